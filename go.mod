@@ -1,0 +1,3 @@
+module lenskit.dev
+
+go 1.26.8
