@@ -16,8 +16,8 @@ import "golang.org/x/sys/cpu"
 
 // Tile shapes.
 const (
-	I8Rows = 12 // rows of A per int8 tile
-	I8Cols = 32 // columns of B per int8 tile
+	I8Rows  = 12 // rows of A per int8 tile
+	I8Cols  = 32 // columns of B per int8 tile
 	F32Rows = 6  // rows of A per f32 tile
 	F32Cols = 64 // packed columns of B per f32 tile
 )
