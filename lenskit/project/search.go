@@ -1,0 +1,596 @@
+package project
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"lenskit.dev/lenskit/project/internal/kernel"
+	"lenskit.dev/lenskit/weights"
+)
+
+// A pair search finds the k largest entries of A·Bᵀ over chosen rows and
+// columns — exactly, in the result order of better — without forming the
+// product. It follows LEMP (Teflioudi et al., SIGMOD 2015) and FEXIPRO (Li et
+// al., SIGMOD 2017):
+//
+//  1. Rotate both factors into the singular basis of their product
+//     (A' = A·T_A, B' = B·T_B, T_A·T_Bᵀ = I), so that the first coordinates
+//     carry most of every score when the spectrum decays.
+//  2. Sort rows and columns by norm and cut them into register tiles.
+//  3. Seed a threshold θ from the exact scores of the largest-norm rows and
+//     columns and the extremes of the first coordinate.
+//  4. Skip a tile when an upper bound on its entries (exact interval product
+//     over the first coordinates plus the product of residual norms) is
+//     below θ; since norms decrease along a row of tiles, the first tile
+//     whose norm bound fails ends that row.
+//  5. For every other tile, compute int8 scores of the rotated factors with
+//     the VNNI kernel; entries whose score plus a rigorous quantisation and
+//     rounding error bound reaches θ are rescored exactly and offered to a
+//     k-heap, which raises θ.
+//
+// Exact scores are float64 dot products of the float32 factor rows, summed
+// in coordinate order; every comparison that decides membership uses them.
+// When the spectrum is flat (random weights) step 4 prunes nothing and the
+// search is a dense int8 product with the threshold test fused into the
+// tile epilogue — four times the f32 FMA rate of the same core.
+
+// pairQuery is one search.
+type pairQuery struct {
+	A, B    weights.Matrix // V_A × h and V_B × h factors; rows are vocabulary ids
+	TA, TB  dmat           // rotations with TA·TBᵀ = I (from rotationFor)
+	Rows    []int          // source ids taking part, ascending; nil means all
+	Cols    []int          // target ids taking part, ascending; nil means all
+	K       int
+	Bottom  bool                    // smallest entries instead of largest
+	Exclude func(src, tgt int) bool // pairs that may not appear; nil = none
+	Workers int                     // 0 = GOMAXPROCS
+}
+
+// boundCoords is how many leading rotated coordinates enter the tile bound
+// exactly (as interval products); the rest enter through residual norms.
+const boundCoords = 4
+
+// side is one factor prepared for the search: gathered, rotated, sorted by
+// rotated norm, quantised to int8 and packed into kernel panels.
+type side struct {
+	n, panels, panelRows int
+	h                    int
+	orig                 []int32   // sorted position → vocabulary id
+	exact                []float32 // gathered float32 rows (sorted order), n × h, for exact rescoring
+	scale                []float64 // int8 scale per sorted position (0 for padding)
+	norm                 []float64 // |x| of the unrotated row
+	normR                []float64 // |x'| of the rotated row
+	qerr                 []float64 // |x' − scale·q|
+	corr                 []int32   // 128·Σq per row (A side only)
+	packed               []byte    // kernel panels
+	first                []float64 // n × boundCoords leading rotated coordinates
+	resid                []float64 // |x'[boundCoords:]|
+	// Per-panel maxima (and first-coordinate ranges) for tile bounds.
+	pNorm, pNormR, pScale, pQerr, pResid []float64
+	pLo, pHi                             [][boundCoords]float64
+}
+
+// searchPairs runs q and returns the pairs in result order.
+func searchPairs(q pairQuery) ([]Pair, Stats, error) {
+	if q.A.Cols != q.B.Cols {
+		return nil, Stats{}, fmt.Errorf("project: factor widths differ (%d vs %d)", q.A.Cols, q.B.Cols)
+	}
+	h := q.A.Cols
+	rows, cols := q.Rows, q.Cols
+	if rows == nil {
+		rows = seq(q.A.Rows)
+	}
+	if cols == nil {
+		cols = seq(q.B.Rows)
+	}
+	for _, r := range rows {
+		if r < 0 || r >= q.A.Rows {
+			return nil, Stats{}, fmt.Errorf("project: source token id %d out of range [0,%d)", r, q.A.Rows)
+		}
+	}
+	for _, c := range cols {
+		if c < 0 || c >= q.B.Rows {
+			return nil, Stats{}, fmt.Errorf("project: target token id %d out of range [0,%d)", c, q.B.Rows)
+		}
+	}
+	st := Stats{Rows: len(rows), Cols: len(cols), DenseFLOPs: 2 * float64(len(rows)) * float64(len(cols)) * float64(h), Engine: cpuEngineName()}
+	if q.K <= 0 || len(rows) == 0 || len(cols) == 0 {
+		return nil, st, nil
+	}
+	sign := float32(1)
+	if q.Bottom {
+		sign = -1
+	}
+	ta, tb := q.TA, q.TB
+	if ta.n == 0 {
+		ta, tb = identity(h), identity(h)
+		st.RankFallback = true
+	}
+	taF, tbF := roundF32(ta), roundF32(tb)
+	// ε1 bounds |a·b − a·T_A·T_Bᵀ·b| / (|a||b|) for the float32 rotations.
+	eps1 := taF.mul(tbF.t())
+	for i := range h {
+		eps1.set(i, i, eps1.at(i, i)-1)
+	}
+	e1 := eps1.frob()
+	// γ bounds the float32 rounding of x·T relative to |x|·‖T‖_F.
+	gamma := float64(h+2) * 0x1p-24 * 1.01
+	nta, ntb := taF.frob(), tbF.frob()
+
+	A := prepare(q.A, rows, taF, kernel.I8Rows, true, sign)
+	B := prepare(q.B, cols, tbF, kernel.I8Cols, false, 1)
+	st.SpentFLOPs += 2 * float64(len(rows)+len(cols)) * float64(h*h) // rotations
+
+	const tiny = 1e-12
+	s := &searcher{q: q, A: A, B: B, h: h, mE: e1 + tiny, mA: gamma * nta * 1.01, mB: gamma * ntb * 1.01}
+	s.theta.Store(math.Float64bits(math.Inf(-1)))
+	s.seed()
+
+	workers := q.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	results := make([]*worker, workers)
+	for w := range workers {
+		wk := &worker{s: s, heap: topHeap{k: q.K}}
+		results[w] = wk
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk.run()
+		}()
+	}
+	wg.Wait()
+
+	// Merge: the seed heap and the workers' heaps may hold the same pair.
+	seen := map[[2]int32]bool{}
+	var all []cand
+	add := func(cs []cand) {
+		for _, c := range cs {
+			key := [2]int32{c.src, c.tgt}
+			if !seen[key] {
+				seen[key] = true
+				all = append(all, c)
+			}
+		}
+	}
+	add(s.seedHeap.h)
+	for _, w := range results {
+		add(w.heap.h)
+		st.SpentFLOPs += w.flops
+		st.Candidates += w.candidates
+	}
+	st.SpentFLOPs += s.seedFLOPs
+	slices.SortFunc(all, func(x, y cand) int {
+		if better(x, y) {
+			return -1
+		}
+		if better(y, x) {
+			return 1
+		}
+		return 0
+	})
+	if len(all) > q.K {
+		all = all[:q.K]
+	}
+	out := make([]Pair, len(all))
+	for i, c := range all {
+		out[i] = Pair{Source: int(c.src), Target: int(c.tgt), Score: float32(c.score) * sign}
+	}
+	return out, st, nil
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// roundF32 rounds a to float32 precision, so that the rotation the kernel
+// applies is exactly the one the error bound is computed for.
+func roundF32(a dmat) dmat {
+	b := newDmat(a.n, a.m)
+	for i, x := range a.v {
+		b.v[i] = float64(float32(x))
+	}
+	return b
+}
+
+// prepare gathers the rows of x listed in ids, scales them by sign, rotates
+// them by t, sorts them by rotated norm, quantises them and packs them into
+// panels of panelRows rows (signed bytes for the A side, unsigned +128 for B).
+func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign float32) *side {
+	h := x.Cols
+	n := len(ids)
+	// Gather rows (padded to a multiple of the GEMM tile) and rotate them.
+	pad6 := (n + kernel.F32Rows - 1) / kernel.F32Rows * kernel.F32Rows
+	g := make([]float32, pad6*h)
+	for i, id := range ids {
+		row := x.Row(id)
+		dst := g[i*h : (i+1)*h]
+		for k, v := range row {
+			dst[k] = v * sign
+		}
+	}
+	rot := rotateRows(g, pad6, h, t)
+	rotW := (h + kernel.F32Cols - 1) / kernel.F32Cols * kernel.F32Cols
+
+	// Norms, then the sort by rotated norm (ties by position, for determinism).
+	normR := make([]float64, n)
+	for i := range n {
+		normR[i] = norm64(rot[i*rotW : i*rotW+h])
+	}
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	sort.SliceStable(order, func(a, b int) bool { return normR[order[a]] > normR[order[b]] })
+
+	panels := (n + panelRows - 1) / panelRows
+	np := panels * panelRows
+	kq := (h + 3) / 4
+	s := &side{
+		n: n, panels: panels, panelRows: panelRows, h: h,
+		orig:   make([]int32, n),
+		exact:  make([]float32, n*h),
+		scale:  make([]float64, np),
+		norm:   make([]float64, np),
+		normR:  make([]float64, np),
+		qerr:   make([]float64, np),
+		packed: make([]byte, np*kq*4),
+		first:  make([]float64, np*boundCoords),
+		resid:  make([]float64, np),
+		pNorm:  make([]float64, panels), pNormR: make([]float64, panels),
+		pScale: make([]float64, panels), pQerr: make([]float64, panels),
+		pResid: make([]float64, panels),
+		pLo:    make([][boundCoords]float64, panels), pHi: make([][boundCoords]float64, panels),
+	}
+	if isA {
+		s.corr = make([]int32, np)
+	}
+	// First pass: everything but the quantisation, which needs the panel's
+	// common scale.
+	maxAbs := make([]float64, n)
+	for pos, src := range order {
+		s.orig[pos] = int32(ids[src])
+		copy(s.exact[pos*h:(pos+1)*h], g[int(src)*h:(int(src)+1)*h])
+		r := rot[int(src)*rotW : int(src)*rotW+h]
+		s.norm[pos] = norm64(g[int(src)*h : (int(src)+1)*h])
+		s.normR[pos] = normR[src]
+		var res2 float64
+		for k, v := range r {
+			maxAbs[pos] = max(maxAbs[pos], math.Abs(float64(v)))
+			if k < boundCoords {
+				s.first[pos*boundCoords+k] = float64(v)
+			} else {
+				res2 += float64(v) * float64(v)
+			}
+		}
+		s.resid[pos] = math.Sqrt(res2)
+	}
+	// All rows of a panel share one int8 scale, so that the tile's integer
+	// maximum bounds its scores without a scale mismatch; rows of a panel
+	// have similar norms (they are sorted), so little resolution is lost.
+	qrow := make([]int8, kq*4)
+	for p := range panels {
+		lo, hi := p*panelRows, min((p+1)*panelRows, n)
+		var mx float64
+		for pos := lo; pos < hi; pos++ {
+			mx = max(mx, maxAbs[pos])
+		}
+		sc := mx / 127
+		for pos := lo; pos < hi; pos++ {
+			src := order[pos]
+			r := rot[int(src)*rotW : int(src)*rotW+h]
+			s.scale[pos] = sc
+			var e2 float64
+			var sum int32
+			clear(qrow)
+			for k, v := range r {
+				var qv int8
+				if sc > 0 {
+					qv = int8(math.Round(float64(v) / sc))
+				}
+				qrow[k] = qv
+				sum += int32(qv)
+				d := float64(v) - sc*float64(qv)
+				e2 += d * d
+			}
+			s.qerr[pos] = math.Sqrt(e2)
+			if isA {
+				s.corr[pos] = 128 * sum
+			}
+			// Pack: row rr of panel p; each quad holds panelRows × 4 bytes.
+			rr := pos - lo
+			base := p * kq * panelRows * 4
+			for qd := range kq {
+				off := base + qd*panelRows*4 + rr*4
+				for j := range 4 {
+					if isA {
+						s.packed[off+j] = byte(qrow[qd*4+j])
+					} else {
+						s.packed[off+j] = byte(int(qrow[qd*4+j]) + 128)
+					}
+				}
+			}
+		}
+	}
+	// Padding rows of B must still read as value 0 (byte 128).
+	if !isA {
+		for pos := n; pos < np; pos++ {
+			p, rr := pos/panelRows, pos%panelRows
+			base := p * kq * panelRows * 4
+			for qd := range kq {
+				off := base + qd*panelRows*4 + rr*4
+				for j := range 4 {
+					s.packed[off+j] = 128
+				}
+			}
+		}
+	}
+	for p := range panels {
+		lo, hi := p*panelRows, min((p+1)*panelRows, n)
+		for c := range boundCoords {
+			s.pLo[p][c], s.pHi[p][c] = math.Inf(1), math.Inf(-1)
+		}
+		for pos := lo; pos < hi; pos++ {
+			s.pNorm[p] = max(s.pNorm[p], s.norm[pos])
+			s.pNormR[p] = max(s.pNormR[p], s.normR[pos])
+			s.pScale[p] = max(s.pScale[p], s.scale[pos])
+			s.pQerr[p] = max(s.pQerr[p], s.qerr[pos])
+			s.pResid[p] = max(s.pResid[p], s.resid[pos])
+			for c := range boundCoords {
+				v := s.first[pos*boundCoords+c]
+				s.pLo[p][c] = min(s.pLo[p][c], v)
+				s.pHi[p][c] = max(s.pHi[p][c], v)
+			}
+		}
+	}
+	return s
+}
+
+// rotateRows returns x·t for x of n × h (n a multiple of kernel.F32Rows),
+// as n × W with W = h rounded up to kernel.F32Cols.
+func rotateRows(x []float32, n, h int, t dmat) []float32 {
+	w := (h + kernel.F32Cols - 1) / kernel.F32Cols * kernel.F32Cols
+	out := make([]float32, n*w)
+	packed := make([]float32, h*kernel.F32Cols)
+	for c0 := 0; c0 < w; c0 += kernel.F32Cols {
+		clear(packed)
+		for k := range h {
+			for c := range kernel.F32Cols {
+				if c0+c < t.m {
+					packed[k*kernel.F32Cols+c] = float32(t.at(k, c0+c))
+				}
+			}
+		}
+		for r := 0; r < n; r += kernel.F32Rows {
+			kernel.Sgemm(x[r*h:], h, packed, h, out[r*w+c0:], w)
+		}
+	}
+	return out
+}
+
+func norm64(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
+}
+
+// dot64 is the exact score: float64 products of float32 coordinates,
+// summed in order.
+func dot64(a, b []float32) float64 {
+	var s float64
+	for k, x := range a {
+		s += float64(x) * float64(b[k])
+	}
+	return s
+}
+
+type searcher struct {
+	q      pairQuery
+	A, B   *side
+	h      int
+	// margin(nA, nAR, nB, nBR) = mE·nA·nB + mA·nA·nBR + mB·nB·nAR bounds
+	// |exact score − rotated score| for a row of norms nA (unrotated), nAR
+	// (rotated) and a column of norms nB, nBR.
+	mE, mA, mB float64
+
+	theta     atomic.Uint64 // float64 bits; only ever raised
+	nextPanel atomic.Int64
+	stop      atomic.Bool
+
+	seedHeap  topHeap
+	seedFLOPs float64
+}
+
+func (s *searcher) margin(nA, nAR, nB, nBR float64) float64 {
+	return s.mE*nA*nB + s.mA*nA*nBR + s.mB*nB*nAR
+}
+
+func (s *searcher) loadTheta() float64 { return math.Float64frombits(s.theta.Load()) }
+
+func (s *searcher) raiseTheta(t float64) {
+	for {
+		old := s.theta.Load()
+		if math.Float64frombits(old) >= t {
+			return
+		}
+		if s.theta.CompareAndSwap(old, math.Float64bits(t)) {
+			return
+		}
+	}
+}
+
+// score is the exact score of sorted row i and sorted column j.
+func (s *searcher) score(i, j int) cand {
+	h := s.h
+	return cand{
+		score: dot64(s.A.exact[i*h:(i+1)*h], s.B.exact[j*h:(j+1)*h]),
+		src:   s.A.orig[i], tgt: s.B.orig[j],
+	}
+}
+
+func (s *searcher) excluded(c cand) bool {
+	return s.q.Exclude != nil && s.q.Exclude(int(c.src), int(c.tgt))
+}
+
+// seed scores the pairs most likely to be large — the largest-norm rows
+// against the largest-norm columns, and the extremes of the first rotated
+// coordinate against each other — to start θ high.
+func (s *searcher) seed() {
+	const m = 48
+	s.seedHeap = topHeap{k: s.q.K}
+	pick := func(sd *side, byFirst int) []int {
+		n := sd.n
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		switch byFirst {
+		case 0: // by norm: already sorted
+			return idx[:min(m, n)]
+		case 1:
+			sort.SliceStable(idx, func(a, b int) bool { return sd.first[idx[a]*boundCoords] > sd.first[idx[b]*boundCoords] })
+		case -1:
+			sort.SliceStable(idx, func(a, b int) bool { return sd.first[idx[a]*boundCoords] < sd.first[idx[b]*boundCoords] })
+		}
+		return idx[:min(m, n)]
+	}
+	tried := map[[2]int]bool{} // the three seed sets overlap; a pair may enter the heap once
+	try := func(ri, cj []int) {
+		for _, i := range ri {
+			for _, j := range cj {
+				if tried[[2]int{i, j}] {
+					continue
+				}
+				tried[[2]int{i, j}] = true
+				c := s.score(i, j)
+				s.seedFLOPs += 2 * float64(s.h)
+				if s.seedHeap.admits(c) && !s.excluded(c) {
+					s.seedHeap.offer(c)
+				}
+			}
+		}
+	}
+	try(pick(s.A, 0), pick(s.B, 0))
+	try(pick(s.A, 1), pick(s.B, 1))
+	try(pick(s.A, -1), pick(s.B, -1))
+	if s.seedHeap.full() {
+		s.raiseTheta(s.seedHeap.worst().score)
+	}
+}
+
+type worker struct {
+	s          *searcher
+	heap       topHeap
+	flops      float64
+	candidates int64
+	out        [kernel.I8Rows * kernel.I8Cols]int32
+}
+
+// tileBound bounds every rotated score in the tile of row panel p and
+// column panel q: exact interval products over the leading coordinates plus
+// the product of residual norms.
+func (s *searcher) tileBound(p, q int) float64 {
+	var b float64
+	for c := range boundCoords {
+		alo, ahi := s.A.pLo[p][c], s.A.pHi[p][c]
+		blo, bhi := s.B.pLo[q][c], s.B.pHi[q][c]
+		b += max(alo*blo, alo*bhi, ahi*blo, ahi*bhi)
+	}
+	return b + s.A.pResid[p]*s.B.pResid[q]
+}
+
+func (w *worker) run() {
+	s := w.s
+	A, B := s.A, s.B
+	kq := (s.h + 3) / 4
+	aPanel := kernel.I8Rows * 4 * kq
+	bPanel := kernel.I8Cols * 4 * kq
+	aBytes := unsafeInt8(A.packed)
+	var corr [kernel.I8Rows]int32
+	for !s.stop.Load() {
+		p := int(s.nextPanel.Add(1) - 1)
+		if p >= A.panels {
+			return
+		}
+		copy(corr[:], A.corr[p*kernel.I8Rows:(p+1)*kernel.I8Rows])
+		mA := s.margin(A.pNorm[p], A.pNormR[p], B.pNorm[0], B.pNormR[0])
+		if th := s.loadTheta(); A.pNormR[p]*B.pNormR[0]+mA < th {
+			// Rows are sorted by rotated norm: no later panel can reach θ.
+			s.stop.Store(true)
+			return
+		}
+		for q := 0; q < B.panels; q++ {
+			th := s.loadTheta()
+			m := s.margin(A.pNorm[p], A.pNormR[p], B.pNorm[q], B.pNormR[q])
+			if A.pNormR[p]*B.pNormR[q]+m < th {
+				break // columns are sorted by rotated norm too
+			}
+			if s.tileBound(p, q)+m < th {
+				continue
+			}
+			mx := kernel.DotI8(aBytes[p*aPanel:(p+1)*aPanel], B.packed[q*bPanel:(q+1)*bPanel], kq, &corr, &w.out)
+			w.flops += 2 * float64(kernel.I8Rows*kernel.I8Cols*4*kq)
+			// Necessary condition for any entry: scale·maxq + errors ≥ θ.
+			errMax := A.pQerr[p]*B.pNormR[q] + A.pNormR[p]*B.pQerr[q] + A.pQerr[p]*B.pQerr[q] + m
+			estMax := 0.0 // scores of a tile with no positive int8 product are ≤ 0
+			if mx > 0 {
+				estMax = float64(mx) * A.pScale[p] * B.pScale[q]
+			}
+			if estMax+errMax < th {
+				continue
+			}
+			w.scanTile(p, q)
+		}
+	}
+}
+
+// scanTile applies the per-entry bound to a computed tile and rescores the
+// entries that pass it.
+func (w *worker) scanTile(p, q int) {
+	s := w.s
+	A, B := s.A, s.B
+	i0, j0 := p*kernel.I8Rows, q*kernel.I8Cols
+	for r := range kernel.I8Rows {
+		i := i0 + r
+		if i >= A.n {
+			break
+		}
+		th := s.loadTheta()
+		for c := range kernel.I8Cols {
+			j := j0 + c
+			if j >= B.n {
+				break
+			}
+			est := float64(w.out[r*kernel.I8Cols+c]) * A.scale[i] * B.scale[j]
+			bound := est + A.qerr[i]*B.normR[j] + A.normR[i]*B.qerr[j] + A.qerr[i]*B.qerr[j] +
+				s.margin(A.norm[i], A.normR[i], B.norm[j], B.normR[j])
+			if bound < th {
+				continue
+			}
+			cd := s.score(i, j)
+			w.candidates++
+			w.flops += 2 * float64(s.h)
+			if !w.heap.admits(cd) || s.excluded(cd) {
+				continue
+			}
+			w.heap.offer(cd)
+			if w.heap.full() {
+				s.raiseTheta(w.heap.worst().score)
+				th = s.loadTheta()
+			}
+		}
+	}
+}
