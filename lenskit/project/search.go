@@ -398,9 +398,9 @@ func dot64(a, b []float32) float64 {
 }
 
 type searcher struct {
-	q      pairQuery
-	A, B   *side
-	h      int
+	q    pairQuery
+	A, B *side
+	h    int
 	// margin(nA, nAR, nB, nBR) = mE·nA·nB + mA·nA·nBR + mB·nB·nAR bounds
 	// |exact score − rotated score| for a row of norms nA (unrotated), nAR
 	// (rotated) and a column of norms nB, nBR.
