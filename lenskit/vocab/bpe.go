@@ -1,0 +1,278 @@
+package vocab
+
+import (
+	"container/heap"
+	"fmt"
+	"strings"
+)
+
+// The BPE model works on token ids, never on strings: a merge is a pair of
+// ids (a, b) with a rank (its line in the merges list; lower merges first) and
+// the id of the token a+b. Words are short, so most are merged by a scan over
+// an array of pair ranks; pathological words (a megabyte of dashes is one
+// pre-token) go through a heap so that the cost stays O(n log n).
+
+// merge is the result of merging one pair.
+type merge struct {
+	rank int32
+	id   int32
+}
+
+// pairKey packs two token ids into one map key.
+func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// noRank marks a pair that has no merge.
+const noRank = int32(1<<31 - 1)
+
+// heapThreshold is the word length (in symbols) above which bpeHeap is used.
+// A variable so that tests can force either algorithm.
+var heapThreshold = 256
+
+// bpeWord merges the symbols of one word in place and returns the merged
+// symbols (a prefix of syms). ranks is scratch space.
+//
+// The rule is Hugging Face's: repeatedly merge the adjacent pair of lowest
+// rank, the leftmost one among equals. For merges lists learnt by BPE training
+// this gives the same result as OpenAI's encoder.py, which merges all
+// occurrences of the lowest-ranked bigram in one pass.
+func (m *model) bpeWord(syms []int32, ranks []int32) ([]int32, []int32) {
+	if len(syms) < 2 {
+		return syms, ranks
+	}
+	if len(syms) > heapThreshold {
+		return m.bpeHeap(syms), ranks
+	}
+	ranks = ranks[:0]
+	for i := 0; i+1 < len(syms); i++ {
+		ranks = append(ranks, m.rankOf(syms[i], syms[i+1]))
+	}
+	for len(syms) > 1 {
+		best, bi := noRank, -1
+		for i, r := range ranks {
+			if r < best {
+				best, bi = r, i
+			}
+		}
+		if bi < 0 {
+			break
+		}
+		syms[bi] = m.merges[pairKey(syms[bi], syms[bi+1])].id
+		syms = append(syms[:bi+1], syms[bi+2:]...)
+		ranks = append(ranks[:bi], ranks[bi+1:]...)
+		if bi > 0 {
+			ranks[bi-1] = m.rankOf(syms[bi-1], syms[bi])
+		}
+		if bi < len(ranks) {
+			ranks[bi] = m.rankOf(syms[bi], syms[bi+1])
+		}
+	}
+	return syms, ranks
+}
+
+func (m *model) rankOf(a, b int32) int32 {
+	if mg, ok := m.merges[pairKey(a, b)]; ok {
+		return mg.rank
+	}
+	return noRank
+}
+
+// pairItem is a candidate merge of the symbols at positions left and right,
+// valid only while both still hold ids a and b and are adjacent.
+type pairItem struct {
+	rank, left, right, a, b int32
+}
+
+type pairHeap []pairItem
+
+func (h pairHeap) Len() int { return len(h) }
+func (h pairHeap) Less(i, j int) bool {
+	if h[i].rank != h[j].rank {
+		return h[i].rank < h[j].rank
+	}
+	return h[i].left < h[j].left
+}
+func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pairItem)) }
+func (h *pairHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// bpeHeap is bpeWord for long words: a doubly linked list of symbols and a
+// heap of candidate pairs ordered by (rank, position), as in Hugging Face's
+// Word::merge_all. Stale heap entries are skipped when popped.
+func (m *model) bpeHeap(syms []int32) []int32 {
+	n := len(syms)
+	prev := make([]int32, n)
+	next := make([]int32, n)
+	alive := make([]bool, n)
+	for i := range syms {
+		prev[i] = int32(i - 1)
+		next[i] = int32(i + 1)
+		alive[i] = true
+	}
+	next[n-1] = -1
+	h := make(pairHeap, 0, n)
+	push := func(l, r int32) {
+		if l < 0 || r < 0 {
+			return
+		}
+		if mg, ok := m.merges[pairKey(syms[l], syms[r])]; ok {
+			h = append(h, pairItem{mg.rank, l, r, syms[l], syms[r]})
+		}
+	}
+	for i := 0; i+1 < n; i++ {
+		push(int32(i), int32(i+1))
+	}
+	heap.Init(&h)
+	for h.Len() > 0 {
+		it := heap.Pop(&h).(pairItem)
+		l, r := it.left, it.right
+		if !alive[l] || !alive[r] || next[l] != r || syms[l] != it.a || syms[r] != it.b {
+			continue
+		}
+		syms[l] = m.merges[pairKey(it.a, it.b)].id
+		alive[r] = false
+		next[l] = next[r]
+		if next[r] >= 0 {
+			prev[next[r]] = l
+		}
+		for _, p := range [][2]int32{{prev[l], l}, {l, next[l]}} {
+			if p[0] < 0 || p[1] < 0 {
+				continue
+			}
+			if mg, ok := m.merges[pairKey(syms[p[0]], syms[p[1]])]; ok {
+				heap.Push(&h, pairItem{mg.rank, p[0], p[1], syms[p[0]], syms[p[1]]})
+			}
+		}
+	}
+	out := syms[:0]
+	for i := int32(0); i >= 0 && int(i) < n; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+// model is the encoding half of a vocabulary: byte symbols, merges, added
+// tokens and options.
+type model struct {
+	byteID       [256]int32 // id of the single-byte token for each byte, or -1
+	merges       map[uint64]merge
+	ids          map[string]int32 // vocabulary entry → id (for ignore_merges)
+	added        addedMatcher
+	prefixSpace  bool // ByteLevel add_prefix_space
+	ignoreMerges bool // BPE ignore_merges: a whole pre-token in the vocabulary is one token
+	unk          int32
+	fuseUnk      bool
+}
+
+// encoder holds the per-goroutine state of encoding: a cache of encoded
+// pre-tokens (natural text repeats the same words over and over) and scratch
+// buffers. An encoder is not safe for concurrent use; Vocab.Encode takes one
+// from a pool.
+type encoder struct {
+	m      *model
+	cache  map[string][]int32
+	arena  []int32
+	syms   []int32
+	ranks  []int32
+	out    []int32
+	err    error
+	errPos int
+}
+
+// maxCacheEntries bounds an encoder's cache; when full it starts afresh.
+const maxCacheEntries = 1 << 17
+
+func newEncoder(m *model) *encoder {
+	return &encoder{m: m, cache: make(map[string][]int32, 1024)}
+}
+
+// MissingByteError reports text that can't be encoded because the vocabulary
+// has no token for one of its bytes (and no unknown token to stand in).
+type MissingByteError struct {
+	Byte   byte
+	Offset int // byte offset in the encoded text
+}
+
+func (e *MissingByteError) Error() string {
+	return fmt.Sprintf("vocab: byte 0x%02X at offset %d has no token in the vocabulary (no byte-level symbol %q and no unk_token)",
+		e.Byte, e.Offset, string(byteRune[e.Byte]))
+}
+
+// encodeWord appends the ids of one pre-token (given by its original bytes)
+// to e.out.
+func (e *encoder) encodeWord(w string, offset int) {
+	if ids, ok := e.cache[w]; ok {
+		e.out = append(e.out, ids...)
+		return
+	}
+	m := e.m
+	if m.ignoreMerges {
+		if id, ok := m.ids[encodeByteLevel([]byte(w))]; ok {
+			e.out = append(e.out, id)
+			return
+		}
+	}
+	syms := e.syms[:0]
+	lastUnk := false
+	for i := 0; i < len(w); i++ {
+		id := m.byteID[w[i]]
+		if id < 0 {
+			if m.unk < 0 {
+				if e.err == nil {
+					e.err = &MissingByteError{Byte: w[i], Offset: offset + i}
+				}
+				return
+			}
+			if m.fuseUnk && lastUnk {
+				continue
+			}
+			id, lastUnk = m.unk, true
+		} else {
+			lastUnk = false
+		}
+		syms = append(syms, id)
+	}
+	syms, e.ranks = m.bpeWord(syms, e.ranks)
+	e.syms = syms
+	e.out = append(e.out, syms...)
+	if len(e.cache) >= maxCacheEntries {
+		clear(e.cache)
+		e.arena = nil
+	}
+	if cap(e.arena)-len(e.arena) < len(syms) {
+		e.arena = make([]int32, 0, max(4096, len(syms)))
+	}
+	start := len(e.arena)
+	e.arena = append(e.arena, syms...)
+	e.cache[strings.Clone(w)] = e.arena[start:len(e.arena):len(e.arena)]
+}
+
+// encode appends the ids of s to e.out. The first error, if any, is left in
+// e.err (offsets are relative to s plus base).
+func (e *encoder) encode(s string, base int) {
+	m := e.m
+	m.added.split(s, func(start, end int, id int32) {
+		if id >= 0 {
+			e.out = append(e.out, id)
+			return
+		}
+		seg := s[start:end]
+		if m.prefixSpace && seg[0] != ' ' {
+			// Hugging Face prepends the space to each segment between
+			// added tokens; the space has no offset of its own.
+			e.encodePlain(" "+seg, base+start-1)
+			return
+		}
+		e.encodePlain(seg, base+start)
+	})
+}
+
+func (e *encoder) encodePlain(s string, base int) {
+	splitGPT2(s, func(start, end int) {
+		e.encodeWord(s[start:end], base+start)
+	})
+}
