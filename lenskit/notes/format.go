@@ -1,0 +1,613 @@
+package notes
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"lenskit.dev/lenskit/project"
+)
+
+// Schema names the format version written in every notes file. A reader
+// refuses other versions rather than guess, and refuses fields it does not
+// know, so a rewrite can never silently drop what a newer lenskit wrote.
+const Schema = "lenskit-notes/1"
+
+// MaxFileSize bounds the notes files this package reads or writes; a file
+// above it is refused before it is read.
+const MaxFileSize = 64 << 20
+
+// A File is the content of one notes file: the model it is about and its
+// notes, in file order (by component, then creation time, then id).
+type File struct {
+	Model Model
+	Notes []Note
+}
+
+// ParseError reports a notes file that cannot be read, with the position of
+// the fault. The file is left as it is; writes to it are refused until it is
+// fixed.
+type ParseError struct {
+	Name string // file name as given to Parse or ReadFile
+	Line int    // 1-based
+	Col  int    // 1-based, in characters
+	Note string // id of the note at fault, when known
+	Err  error
+}
+
+func (e *ParseError) Error() string {
+	s := fmt.Sprintf("%s:%d:%d: ", e.Name, e.Line, e.Col)
+	if e.Note != "" {
+		s += "note " + e.Note + ": "
+	}
+	return s + e.Err.Error()
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// ReadFile reads and parses the notes file at path. Its size is checked
+// against MaxFileSize before anything is read.
+func ReadFile(path string) (*File, error) {
+	data, err := readCapped(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("notes: %s is not a regular file", path)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("notes: %s is %d bytes, more than the %d a notes file may have", path, st.Size(), MaxFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("notes: reading %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("notes: %s grew past %d bytes while being read", path, MaxFileSize)
+	}
+	return data, nil
+}
+
+// Parse reads a notes file; name is used in errors. Notes come back
+// normalized and sorted, as Encode would write them. Any fault — bad JSON,
+// a truncated file, an unknown or repeated field, a component out of range
+// of the file's model — is a *ParseError with its line and column.
+func Parse(name string, data []byte) (*File, error) {
+	perr := func(off int64, note string, err error) error {
+		line, col := position(data, off)
+		return &ParseError{Name: name, Line: line, Col: col, Note: note, Err: err}
+	}
+	if len(data) > MaxFileSize {
+		return nil, perr(0, "", fmt.Errorf("%d bytes, more than the %d a notes file may have", len(data), MaxFileSize))
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, perr(0, "", errors.New("file is empty (delete it to start a new notes file)"))
+	}
+	if !utf8.Valid(data) {
+		off := 0
+		for off < len(data) {
+			r, n := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return nil, perr(int64(off), "", errors.New("invalid UTF-8"))
+	}
+	// Syntax first: json.Unmarshal checks the whole input before decoding and
+	// reports the offset just past the offending byte.
+	var raw json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off := se.Offset - 1
+			if se.Offset >= int64(len(data)) {
+				off = int64(len(data))
+				err = errors.New("file ends in the middle of the JSON (truncated?)")
+			}
+			return nil, perr(off, "", err)
+		}
+		return nil, perr(0, "", err)
+	}
+	if data[skipSpace(data, 0)] != '{' {
+		return nil, perr(skipSpace(data, 0), "", errors.New("a notes file is a JSON object"))
+	}
+	pos, err := walk(data)
+	if err != nil {
+		return nil, perr(err.(*walkError).off, "", err.(*walkError).err)
+	}
+	var w wireFile
+	if err := json.Unmarshal(data, &w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// The offset is just past the offending value.
+			return nil, perr(max(te.Offset-1, 0), "", fmt.Errorf("%s: got JSON %s, want %v", te.Field, te.Value, te.Type))
+		}
+		return nil, perr(0, "", err)
+	}
+	if w.Schema != Schema {
+		return nil, perr(pos.at("schema"), "", fmt.Errorf("schema %q: this lenskit reads %q", w.Schema, Schema))
+	}
+	f := &File{Model: w.Model.model()}
+	if err := f.Model.check(); err != nil {
+		return nil, perr(pos.at("model"), "", err)
+	}
+	f.Notes = make([]Note, 0, len(w.Notes))
+	seen := make(map[string]bool, len(w.Notes))
+	for i, wn := range w.Notes {
+		prefix := "notes[" + strconv.Itoa(i) + "]"
+		n, field, err := wn.note()
+		if err == nil {
+			n.normalize()
+			field, err = n.check(f.Model)
+		}
+		if err == nil && seen[n.ID] {
+			field, err = "id", fmt.Errorf("id %s is used by an earlier note", n.ID)
+		}
+		if err != nil {
+			return nil, perr(pos.at(prefix+"."+field, prefix), wn.ID, err)
+		}
+		seen[n.ID] = true
+		f.Notes = append(f.Notes, n)
+	}
+	slices.SortFunc(f.Notes, compareNotes)
+	return f, nil
+}
+
+// Encode writes f in the canonical form: notes sorted by component,
+// creation time and id; keys in a fixed order; one line per field, tag list
+// and evidence entry; so that a change to one note changes only the lines
+// of that note in a git diff. Invalid notes are refused, not written.
+func (f *File) Encode() ([]byte, error) {
+	if err := f.Model.check(); err != nil {
+		return nil, fmt.Errorf("notes: %v", err)
+	}
+	notes := make([]Note, len(f.Notes))
+	seen := make(map[string]bool, len(f.Notes))
+	for i, n := range f.Notes {
+		n = n.clone()
+		n.normalize()
+		if _, err := n.check(f.Model); err != nil {
+			return nil, fmt.Errorf("notes: note %s: %v", n.ID, err)
+		}
+		if seen[n.ID] {
+			return nil, fmt.Errorf("notes: two notes with id %s", n.ID)
+		}
+		seen[n.ID] = true
+		notes[i] = n
+	}
+	slices.SortFunc(notes, compareNotes)
+	w := wireFile{Schema: Schema, Model: wireModelOf(f.Model), Notes: make([]wireNote, len(notes))}
+	for i, n := range notes {
+		w.Notes[i] = wireNoteOf(n)
+	}
+	var compact bytes.Buffer
+	enc := json.NewEncoder(&compact)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, fmt.Errorf("notes: encoding: %v", err)
+	}
+	var out bytes.Buffer
+	out.Grow(compact.Len() * 5 / 4)
+	indentJSON(&out, bytes.TrimSpace(compact.Bytes()), "")
+	out.WriteByte('\n')
+	if out.Len() > MaxFileSize {
+		return nil, fmt.Errorf("notes: file would be %d bytes, more than %d", out.Len(), MaxFileSize)
+	}
+	return out.Bytes(), nil
+}
+
+// indentJSON lays out compact JSON: a container holding only scalars goes
+// on one line ({"id": 5, "text": "kot", "score": 1.5}); a container holding
+// containers gets one line per element.
+func indentJSON(out *bytes.Buffer, v []byte, indent string) {
+	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
+		out.Write(v)
+		return
+	}
+	elems := splitTop(v)
+	if len(elems) == 0 {
+		out.Write(v)
+		return
+	}
+	obj := v[0] == '{'
+	value := func(e []byte) (key, val []byte) {
+		if !obj {
+			return nil, e
+		}
+		end := stringEnd(e, 0)
+		return e[:end], e[end+1:] // skip the ':'
+	}
+	flat := true
+	for _, e := range elems {
+		_, val := value(e)
+		if val[0] == '{' || val[0] == '[' {
+			flat = false
+			break
+		}
+	}
+	open, close := v[0], v[len(v)-1]
+	out.WriteByte(open)
+	inner := indent + "  "
+	for i, e := range elems {
+		if flat {
+			if i > 0 {
+				out.WriteString(", ")
+			}
+		} else {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteByte('\n')
+			out.WriteString(inner)
+		}
+		key, val := value(e)
+		if key != nil {
+			out.Write(key)
+			out.WriteString(": ")
+		}
+		indentJSON(out, val, inner)
+	}
+	if !flat {
+		out.WriteByte('\n')
+		out.WriteString(indent)
+	}
+	out.WriteByte(close)
+}
+
+// splitTop splits the elements of a compact JSON object or array.
+func splitTop(v []byte) [][]byte {
+	var elems [][]byte
+	depth, start := 0, 1
+	for i := 1; i < len(v)-1; i++ {
+		switch c := v[i]; c {
+		case '"':
+			i = stringEnd(v, i) - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				elems = append(elems, v[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if start < len(v)-1 {
+		elems = append(elems, v[start:len(v)-1])
+	}
+	return elems
+}
+
+// stringEnd returns the index just past the JSON string starting at v[i].
+func stringEnd(v []byte, i int) int {
+	for j := i + 1; j < len(v); j++ {
+		switch v[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(v)
+}
+
+// position turns a byte offset into a 1-based line and character column.
+func position(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	lineStart := bytes.LastIndexByte(before, '\n') + 1
+	return line, 1 + utf8.RuneCount(before[lineStart:])
+}
+
+func skipSpace(data []byte, off int64) int64 {
+	for off < int64(len(data)) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			off++
+		default:
+			return off
+		}
+	}
+	return off
+}
+
+// The wire types fix the file's keys and their order. Times and components
+// are strings here and parsed by hand, so their errors carry positions.
+type wireFile struct {
+	Schema string     `json:"schema"`
+	Model  wireModel  `json:"model"`
+	Notes  []wireNote `json:"notes"`
+}
+
+type wireModel struct {
+	ID       string `json:"id"`
+	Revision string `json:"revision"`
+	Hash     string `json:"hash"`
+	Layers   int    `json:"layers"`
+	Heads    int    `json:"heads"`
+	Neurons  int    `json:"neurons"`
+	Vocab    int    `json:"vocab,omitempty"`
+}
+
+type wireNote struct {
+	ID        string        `json:"id"`
+	Component string        `json:"component"`
+	Label     string        `json:"label"`
+	Text      string        `json:"text,omitempty"`
+	Tags      []string      `json:"tags,omitempty"`
+	Author    string        `json:"author,omitempty"`
+	Created   string        `json:"created"`
+	Updated   string        `json:"updated"`
+	Weights   string        `json:"weights,omitempty"`
+	Members   []wireMember  `json:"members,omitempty"`
+	Evidence  *wireEvidence `json:"evidence,omitempty"`
+}
+
+type wireMember struct {
+	ID   int    `json:"id"`
+	Text string `json:"text"`
+}
+
+type wireScored struct {
+	ID    int     `json:"id"`
+	Text  string  `json:"text"`
+	Score float32 `json:"score"`
+}
+
+type wirePair struct {
+	Source     int     `json:"source"`
+	SourceText string  `json:"source_text"`
+	Target     int     `json:"target"`
+	TargetText string  `json:"target_text"`
+	Score      float32 `json:"score"`
+}
+
+type wireColumns struct {
+	K    []wireScored `json:"K,omitempty"`
+	V    []wireScored `json:"V,omitempty"`
+	NegK []wireScored `json:"-K,omitempty"`
+	NegV []wireScored `json:"-V,omitempty"`
+}
+
+type wireEvidence struct {
+	K       int          `json:"k"`
+	Bottom  bool         `json:"bottom"`
+	Filter  string       `json:"filter"`
+	Lenskit string       `json:"lenskit"`
+	Pairs   []wirePair   `json:"pairs,omitempty"`
+	Columns *wireColumns `json:"columns,omitempty"`
+}
+
+// schema lists the keys each object may have, for the walk that finds
+// unknown and repeated keys. A nil map means "scalar or anything".
+type shape struct {
+	fields map[string]*shape
+	elem   *shape
+}
+
+var fileShape = func() *shape {
+	scalar := &shape{}
+	obj := func(keys ...string) *shape {
+		s := &shape{fields: map[string]*shape{}}
+		for _, k := range keys {
+			s.fields[k] = scalar
+		}
+		return s
+	}
+	arr := func(e *shape) *shape { return &shape{elem: e} }
+	scored := obj("id", "text", "score")
+	cols := &shape{fields: map[string]*shape{"K": arr(scored), "V": arr(scored), "-K": arr(scored), "-V": arr(scored)}}
+	ev := obj("k", "bottom", "filter", "lenskit")
+	ev.fields["pairs"] = arr(obj("source", "source_text", "target", "target_text", "score"))
+	ev.fields["columns"] = cols
+	note := obj("id", "component", "label", "text", "author", "created", "updated", "weights")
+	note.fields["tags"] = arr(scalar)
+	note.fields["members"] = arr(obj("id", "text"))
+	note.fields["evidence"] = ev
+	root := obj("schema")
+	root.fields["model"] = obj("id", "revision", "hash", "layers", "heads", "neurons", "vocab")
+	root.fields["notes"] = arr(note)
+	return root
+}()
+
+// positions maps paths ("schema", "notes[3]", "notes[3].label") to the
+// offset where their value starts.
+type positions map[string]int64
+
+func (p positions) at(paths ...string) int64 {
+	for _, k := range paths {
+		if off, ok := p[k]; ok {
+			return off
+		}
+	}
+	return 0
+}
+
+type walkError struct {
+	off int64
+	err error
+}
+
+func (e *walkError) Error() string { return e.err.Error() }
+
+// walk goes through syntactically valid JSON, recording where the values
+// of the first three levels start and refusing unknown or repeated keys,
+// which encoding/json would otherwise drop or overwrite without a word.
+func walk(data []byte) (positions, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	pos := positions{}
+	var visit func(sh *shape, path string, depth int) error
+	visit = func(sh *shape, path string, depth int) error {
+		start := skipSpace(data, dec.InputOffset())
+		if depth <= 3 && path != "" {
+			pos[path] = start
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return &walkError{start, err}
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return nil // scalar: the decoder checks its type
+		}
+		switch {
+		case d == '{' && sh.fields != nil:
+			seen := map[string]bool{}
+			for dec.More() {
+				keyOff := skipSpace(data, dec.InputOffset())
+				kt, err := dec.Token()
+				if err != nil {
+					return &walkError{keyOff, err}
+				}
+				key := kt.(string)
+				sub, known := sh.fields[key]
+				where := path
+				if where == "" {
+					where = "the top level"
+				}
+				if !known {
+					return &walkError{keyOff, fmt.Errorf("unknown field %q in %s (schema %s)", key, where, Schema)}
+				}
+				if seen[key] {
+					return &walkError{keyOff, fmt.Errorf("field %q appears twice in %s", key, where)}
+				}
+				seen[key] = true
+				subPath := key
+				if path != "" {
+					subPath = path + "." + key
+				}
+				if err := visit(sub, subPath, depth+1); err != nil {
+					return err
+				}
+			}
+		case d == '[' && sh.elem != nil:
+			for i := 0; dec.More(); i++ {
+				if err := visit(sh.elem, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+					return err
+				}
+			}
+		default:
+			// A container where the schema has none, or of the other
+			// kind: skip it; decoding reports the type error.
+			for level := 1; level > 0; {
+				t, err := dec.Token()
+				if err != nil {
+					return &walkError{start, err}
+				}
+				if d, ok := t.(json.Delim); ok {
+					if d == '{' || d == '[' {
+						level++
+					} else {
+						level--
+					}
+				}
+			}
+			return nil
+		}
+		_, err = dec.Token() // the closing delimiter
+		if err != nil {
+			return &walkError{start, err}
+		}
+		return nil
+	}
+	if err := visit(fileShape, "", 0); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+func wireModelOf(m Model) wireModel {
+	return wireModel{ID: m.ID, Revision: m.Revision, Hash: m.Hash, Layers: m.Layers, Heads: m.Heads, Neurons: m.Neurons, Vocab: m.Vocab}
+}
+
+func (w wireModel) model() Model {
+	return Model{ID: w.ID, Revision: w.Revision, Hash: w.Hash, Layers: w.Layers, Heads: w.Heads, Neurons: w.Neurons, Vocab: w.Vocab}
+}
+
+const timeFormat = time.RFC3339
+
+func wireNoteOf(n Note) wireNote {
+	w := wireNote{
+		ID: n.ID, Component: n.Component.String(), Label: n.Label, Text: n.Text, Tags: n.Tags,
+		Author: n.Author, Created: n.Created.Format(timeFormat), Updated: n.Updated.Format(timeFormat),
+		Weights: n.Weights,
+	}
+	for _, t := range n.Members {
+		w.Members = append(w.Members, wireMember(t))
+	}
+	if e := n.Evidence; e != nil {
+		we := &wireEvidence{K: e.K, Bottom: e.Bottom, Filter: e.Filter, Lenskit: e.Lenskit}
+		for _, p := range e.Pairs {
+			we.Pairs = append(we.Pairs, wirePair(p))
+		}
+		col := func(s project.Side) []wireScored {
+			var out []wireScored
+			for _, t := range e.Columns[s] {
+				out = append(out, wireScored(t))
+			}
+			return out
+		}
+		c := wireColumns{K: col(project.Key), V: col(project.Value), NegK: col(project.NegKey), NegV: col(project.NegValue)}
+		if c.K != nil || c.V != nil || c.NegK != nil || c.NegV != nil {
+			we.Columns = &c
+		}
+		w.Evidence = we
+	}
+	return w
+}
+
+// note converts a wire note; field names the key at fault.
+func (w wireNote) note() (n Note, field string, err error) {
+	n = Note{ID: w.ID, Label: w.Label, Text: w.Text, Tags: w.Tags, Author: w.Author, Weights: w.Weights}
+	if n.Component, err = ParseComponent(w.Component); err != nil {
+		return n, "component", errors.New(strings.TrimPrefix(err.Error(), "notes: "))
+	}
+	if n.Created, err = time.Parse(timeFormat, w.Created); err != nil {
+		return n, "created", fmt.Errorf("created %q: want a time like %s", w.Created, timeFormat)
+	}
+	if n.Updated, err = time.Parse(timeFormat, w.Updated); err != nil {
+		return n, "updated", fmt.Errorf("updated %q: want a time like %s", w.Updated, timeFormat)
+	}
+	for _, t := range w.Members {
+		n.Members = append(n.Members, TokenRef(t))
+	}
+	if we := w.Evidence; we != nil {
+		e := &Evidence{K: we.K, Bottom: we.Bottom, Filter: we.Filter, Lenskit: we.Lenskit}
+		for _, p := range we.Pairs {
+			e.Pairs = append(e.Pairs, Pair(p))
+		}
+		if c := we.Columns; c != nil {
+			for s, col := range [4][]wireScored{c.K, c.V, c.NegK, c.NegV} {
+				for _, t := range col {
+					e.Columns[s] = append(e.Columns[s], ScoredToken(t))
+				}
+			}
+		}
+		n.Evidence = e
+	}
+	return n, "", nil
+}
