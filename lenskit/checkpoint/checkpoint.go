@@ -108,17 +108,17 @@ func open(src source, id, dir, name string) (c *Checkpoint, err error) {
 	}
 	switch {
 	case exists(SafetensorsIndexFile):
-		err = c.openSharded(src, SafetensorsIndexFile, ParseSafetensorsFile)
 		c.format = "safetensors (sharded)"
+		err = c.openSharded(src, SafetensorsIndexFile, ParseSafetensorsFile)
 	case exists(SafetensorsFile):
-		err = c.openShard(src, SafetensorsFile, ParseSafetensorsFile, nil)
 		c.format = "safetensors"
+		err = c.openShard(src, SafetensorsFile, ParseSafetensorsFile, nil)
 	case exists(TorchIndexFile):
-		err = c.openSharded(src, TorchIndexFile, ParseTorchFile)
 		c.format = "pytorch (sharded)"
+		err = c.openSharded(src, TorchIndexFile, ParseTorchFile)
 	case exists(TorchFile):
-		err = c.openShard(src, TorchFile, ParseTorchFile, nil)
 		c.format = "pytorch"
+		err = c.openShard(src, TorchFile, ParseTorchFile, nil)
 	default:
 		return nil, &FileError{File: src.show("."), Err: fmt.Errorf("%w: none of %s, %s, %s, %s", ErrNoWeights,
 			SafetensorsIndexFile, SafetensorsFile, TorchIndexFile, TorchFile)}

@@ -58,3 +58,13 @@ func (e *FileError) Unwrap() error { return e.Err }
 func fault(file, tensor string, kind error, format string, args ...any) *FileError {
 	return &FileError{File: file, Tensor: tensor, Err: fmt.Errorf("%w: "+format, append([]any{kind}, args...)...)}
 }
+
+// isFault reports whether err already says what kind of fault it is.
+func isFault(err error) bool {
+	for _, k := range []error{ErrTruncated, ErrMalformed, ErrOffsets, ErrDType, ErrUnsupported} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -146,7 +145,7 @@ func unpickle(p []byte, persistent func(any) (any, error)) (result any, err erro
 	u.FindClass = findClass
 	u.PersistentLoad = persistent
 	result, err = u.Load()
-	if err != nil && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrMalformed) {
+	if err != nil && !isFault(err) {
 		err = fmt.Errorf("%w: pickle: %v", ErrMalformed, err)
 	}
 	return result, err
@@ -234,15 +233,7 @@ func parseTorchZip(file string, data []byte) ([]*Tensor, error) {
 	if _, err := scanPickle(p); err != nil {
 		return nil, &FileError{File: file, Err: fmt.Errorf("%s: %w", pkl.Name, err)}
 	}
-	storages := make(map[string][]byte)
-	persistent := func(pid any) (any, error) {
-		ref, err := storageID(pid)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := storages[ref.key]; ok {
-			return ref, nil
-		}
+	return loadPickle(file, pkl.Name, p, func(ref *storageRef) ([]byte, error) {
 		name := prefix + "data/" + ref.key
 		f, ok := entries[name]
 		if !ok {
@@ -259,19 +250,45 @@ func parseTorchZip(file string, data []byte) ([]*Tensor, error) {
 		if f.UncompressedSize64 != size || off < 0 || uint64(off) > uint64(len(data)) || size > uint64(len(data))-uint64(off) {
 			return nil, fmt.Errorf("%w: storage entry %s: %d bytes at offset %d in a %d-byte file", ErrOffsets, name, size, off, len(data))
 		}
+		return data[off : off+int64(size) : off+int64(size)], nil
+	})
+}
+
+// loadPickle unpickles a zip archive's data.pkl (already scanned), asking
+// storage for the bytes of each storage the first time it is referenced, and
+// builds the tensors.
+func loadPickle(file, pklName string, p []byte, storage func(*storageRef) ([]byte, error)) ([]*Tensor, error) {
+	storages := make(map[string][]byte)
+	refs := make(map[string]*storageRef)
+	persistent := func(pid any) (any, error) {
+		ref, err := storageID(pid)
+		if err != nil {
+			return nil, err
+		}
+		if old, ok := refs[ref.key]; ok {
+			if old.dtype != ref.dtype || old.numel != ref.numel {
+				return nil, fmt.Errorf("%w: storage %q declared twice with different types", ErrMalformed, ref.key)
+			}
+			return old, nil
+		}
+		buf, err := storage(ref)
+		if err != nil {
+			return nil, err
+		}
 		need, err := storageBytes(ref)
 		if err != nil {
 			return nil, err
 		}
-		if need > size {
-			return nil, fmt.Errorf("%w: storage %q holds %d bytes, its %d %s elements need %d", ErrOffsets, ref.key, size, ref.numel, ref.dtype, need)
+		if need > uint64(len(buf)) {
+			return nil, fmt.Errorf("%w: storage %q holds %d bytes, its %d %s elements need %d", ErrOffsets, ref.key, len(buf), ref.numel, ref.dtype, need)
 		}
-		storages[ref.key] = data[off : off+int64(need) : off+int64(need)]
+		refs[ref.key] = ref
+		storages[ref.key] = buf[:need:need]
 		return ref, nil
 	}
 	obj, err := unpickle(p, persistent)
 	if err != nil {
-		return nil, &FileError{File: file, Err: fmt.Errorf("%s: %w", pkl.Name, err)}
+		return nil, &FileError{File: file, Err: fmt.Errorf("%s: %w", pklName, err)}
 	}
 	return tensorsFromStateDict(file, obj, storages)
 }
