@@ -113,3 +113,27 @@ func sgemmGeneric(a []float32, lda int, b []float32, k int, out []float32, ldo i
 		copy(out[r*ldo:r*ldo+F32Cols], acc[:])
 	}
 }
+
+// Gemv2 computes, for the 4 rows e[r*lde : r*lde+d] of a row-major matrix,
+// out[2r] = row·x and out[2r+1] = row·y: the two projections of an MLP
+// neuron (key and value) share one pass over the unembedding. The sums are
+// float32 in an order that depends on the CPU path; callers that need exact
+// scores rescore their candidates (see project.Neuron).
+func Gemv2(e []float32, lde int, x, y []float32, out *[8]float32) {
+	d := len(x)
+	_ = e[3*lde+d-1]
+	_ = y[d-1]
+	if HasAVX512 && d%16 == 0 && d > 0 {
+		sgemv4x2(&e[0], lde*4, &x[0], &y[0], d, &out[0])
+		return
+	}
+	for r := range 4 {
+		row := e[r*lde : r*lde+d]
+		var sx, sy float32
+		for k, v := range row {
+			sx += v * x[k]
+			sy += v * y[k]
+		}
+		out[2*r], out[2*r+1] = sx, sy
+	}
+}

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -125,4 +126,34 @@ func BenchmarkSgemm(bm *testing.B) {
 		Sgemm(a, k, b, k, out, F32Cols)
 	}
 	bm.ReportMetric(float64(bm.N)*F32Rows*F32Cols*k*2/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func TestGemv2(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, d := range []int{16, 256, 1024, 40} {
+		lde := d + 16
+		e := make([]float32, 4*lde)
+		x, y := make([]float32, d), make([]float32, d)
+		for i := range e {
+			e[i] = r.Float32()*2 - 1
+		}
+		for i := range x {
+			x[i], y[i] = r.Float32()*2-1, r.Float32()*2-1
+		}
+		var got [8]float32
+		Gemv2(e, lde, x, y, &got)
+		for row := range 4 {
+			var sx, sy float64
+			for k := range d {
+				sx += float64(e[row*lde+k]) * float64(x[k])
+				sy += float64(e[row*lde+k]) * float64(y[k])
+			}
+			if d := math.Abs(float64(got[2*row]) - sx); d > 1e-4 {
+				t.Fatalf("row %d: x dot = %g, want %g", row, got[2*row], sx)
+			}
+			if d := math.Abs(float64(got[2*row+1]) - sy); d > 1e-4 {
+				t.Fatalf("row %d: y dot = %g, want %g", row, got[2*row+1], sy)
+			}
+		}
+	}
 }

@@ -113,5 +113,50 @@ func main() {
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")
+	p("")
+
+	// F32 two-vector GEMV tile: 4 rows of E (row stride lde bytes) against
+	// x and y, d a multiple of 16.
+	p("// func sgemv4x2(e *float32, lde int, x, y *float32, d int, out *float32)")
+	p("TEXT ·sgemv4x2(SB), NOSPLIT, $0-48")
+	p("\tMOVQ e+0(FP), R8")
+	p("\tMOVQ lde+8(FP), DI")
+	p("\tMOVQ x+16(FP), AX")
+	p("\tMOVQ y+24(FP), BX")
+	p("\tMOVQ d+32(FP), CX")
+	p("\tMOVQ out+40(FP), DX")
+	p("\tLEAQ (R8)(DI*1), R9")
+	p("\tLEAQ (R9)(DI*1), R10")
+	p("\tLEAQ (R10)(DI*1), R11")
+	p("\tSHRQ $4, CX")
+	for r := 0; r < 8; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	p("vloop:")
+	p("\tVMOVUPS (AX), Z8")
+	p("\tVMOVUPS (BX), Z9")
+	for r, reg := range []string{"R8", "R9", "R10", "R11"} {
+		p("\tVMOVUPS (%s), Z%d", reg, 10+r)
+		p("\tVFMADD231PS Z8, Z%d, Z%d", 10+r, 2*r)
+		p("\tVFMADD231PS Z9, Z%d, Z%d", 10+r, 2*r+1)
+		p("\tADDQ $64, %s", reg)
+	}
+	p("\tADDQ $64, AX")
+	p("\tADDQ $64, BX")
+	p("\tDECQ CX")
+	p("\tJNZ vloop")
+	for r := 0; r < 8; r++ {
+		p("\tVEXTRACTF64X4 $1, Z%d, Y14", r)
+		p("\tVADDPS Y14, Y%d, Y%d", r, r)
+		p("\tVEXTRACTF128 $1, Y%d, X14", r)
+		p("\tVADDPS X14, X%d, X%d", r, r)
+		p("\tVMOVHLPS X%d, X%d, X14", r, r)
+		p("\tVADDPS X14, X%d, X%d", r, r)
+		p("\tVMOVSHDUP X%d, X14", r)
+		p("\tVADDSS X14, X%d, X%d", r, r)
+		p("\tVMOVSS X%d, %d(DX)", r, 4*r)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 	os.Stdout.WriteString(b.String())
 }
