@@ -169,4 +169,3 @@ func kthLargest(v []float64, k int) float64 {
 	}
 	return v[target]
 }
-
