@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -546,8 +547,11 @@ func escapePath(p string) string {
 // LFS files (whose etag is the SHA-256 of the content), the hash.
 func verifyBlob(blob string, size int64, etag string) error {
 	f, err := os.Open(blob)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: download incomplete: the downloader reported success but left no file (the connection was probably cut)", ErrTruncated)
+	}
 	if err != nil {
-		return fmt.Errorf("download incomplete: %w", err)
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
