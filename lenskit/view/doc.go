@@ -39,21 +39,30 @@
 //
 // [Heatmap] builds its chart options with go-echarts and draws them with
 // Apache ECharts 6.1.0, vendored from the npm registry into assets/ (see
-// assets/update.sh, which re-fetches it; assets/LICENSE and assets/NOTICE
-// are its licence). The library is never loaded from a CDN: the 1,121,883
-// byte echarts.min.js is gzip-compressed (about 370 KB) and inlined as
-// base64 (about 490 KB) in every chart's HTML, and the browser inflates it
-// with DecompressionStream and evaluates it at most once per page (a global
-// promise guards it; later charts on the page wait on the same promise).
-// Inlining in every chart rather than once per program is deliberate: each
-// GoNB cell runs as a new process, and a saved or exported notebook must
-// draw any chart even when earlier outputs were cleared. The library is
-// evaluated with its CommonJS branch, so a page that has RequireJS loaded
-// (nbconvert's HTML export) does not trip over an anonymous define().
+// assets/update.sh, which re-fetches it; assets/LICENSE, assets/NOTICE and
+// assets/LICENSE-d3 are its licences). The library is never loaded from a
+// CDN: the 1,121,883-byte echarts.min.js is gzip-compressed (370,662 bytes)
+// and inlined as base64 (494,216 bytes) in every chart's HTML — a small
+// chart's HTML is about 497 KB, a 50 × 50 map with tooltips about 650 KB —
+// and the browser inflates it with DecompressionStream and evaluates it at
+// most once per page (a global promise guards it; later charts on the page
+// wait on the same promise). Compressing costs a process about 75 ms before
+// its first chart (BenchmarkEChartsPayload). Inlining in every chart rather
+// than once per program is deliberate: each GoNB cell runs as a new
+// process, and a saved or exported notebook must draw any chart even when
+// earlier outputs were cleared. The library is evaluated with its CommonJS
+// branch, so a page that has RequireJS loaded (nbconvert's HTML export)
+// does not trip over an anonymous define().
 //
 // Scripts in an output run when GoNB's HTML is inserted into a live
-// notebook (Jupyter evaluates <script> elements of trusted outputs), and in
-// static HTML exports. A notebook that Jupyter does not trust strips
+// notebook (Jupyter evaluates the <script> elements of an output it
+// trusts, which includes every output of the running session), and in
+// static HTML exports; each chart draws into an element with its own id,
+// found by id rather than through document.currentScript, which is null
+// for scripts a front end re-inserts. This was checked by running a
+// notebook through the lenskit GoNB kernel with nbconvert --execute,
+// exporting it with nbconvert --to html, and loading the export in
+// headless Chromium. A notebook that Jupyter does not trust strips
 // scripts; the chart element then shows the terminal form of the heatmap
 // (for heatmaps up to 10,000 cells) instead of staying blank.
 //

@@ -101,3 +101,46 @@ func ExampleLayerHeadMap() {
 	// columns: head
 	// scale: ░ 0.000–2.500  ▒ 2.500–5.000  ▓ 5.000–7.500  █ 7.500–10.000
 }
+
+// The most negative W_QK entries of a head: "query ↔ key", lowest first.
+func ExamplePairs_bottom() {
+	v := newVocab()
+	pair := func(q, k string, s float32) project.Pair {
+		return project.Pair{Source: v.id(q), Target: v.id(k), Score: s}
+	}
+	r := &project.PairTop{
+		Head: project.HeadID{Layer: 3, Head: 7}, Kind: project.QK, K: 3, Bottom: true, Filter: "alnum",
+		Pairs: []project.Pair{
+			pair(" Kraków", " Gdańsk", -7.25),
+			pair(" żółw", "ł", -6.5),
+			pair("  ", " tak", -6.125),
+		},
+	}
+	fmt.Print(view.Pairs(v, r))
+	// Output:
+	// 3.7 W_QK  bottom 3 (lowest first)  filter: alnum
+	// #  query    ↔  key       score
+	// -  -------     -------  ------
+	// 1  ·Kraków  ↔  ·Gdańsk  -7.250
+	// 2  ·żółw    ↔  ł        -6.500
+	// 3  ··       ↔  ·tak     -6.125
+}
+
+// A head's top pairs as a source × target map; in a terminal the columns
+// are numbered and listed below the grid.
+func ExamplePairHeatmap() {
+	v := newVocab()
+	a, b, x, y := v.id(" chcecie"), v.id(" musicie"), v.id(" waszych"), v.id(" wam")
+	r := &project.PairTop{Head: project.HeadID{Layer: 20, Head: 4}, Kind: project.OV, K: 3, Pairs: []project.Pair{
+		{Source: a, Target: x, Score: 12.8}, {Source: b, Target: x, Score: 11.9}, {Source: a, Target: y, Score: 11},
+	}}
+	fmt.Print(view.PairHeatmap(v, r, nil))
+	// Output:
+	// 20.4 W_OV top 3 (source × target)
+	// source   │ 0  1
+	// ─────────┼──────
+	// ·chcecie │██ ░░
+	// ·musicie │▒▒
+	// target: 0 ·waszych 1 ·wam
+	// scale: ░ 11.000–11.450  ▒ 11.450–11.900  ▓ 11.900–12.350  █ 12.350–12.800
+}

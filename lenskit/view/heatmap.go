@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
@@ -26,6 +27,10 @@ type Heatmap struct {
 	Tooltips      [][]string  // optional, same shape as Values; shown on hover
 	Diverging     bool        // symmetric colour scale around 0
 	Width, Height int         // pixels; 0 = automatic from the label counts
+
+	// Marked, optional and shaped like Values, outlines cells in the chart
+	// (PairHeatmap marks the top pairs among the full scores).
+	Marked [][]bool
 
 	err error // set by a constructor that refused its input
 }
@@ -64,6 +69,16 @@ func (h *Heatmap) Validate() error {
 		for i, r := range h.Tooltips {
 			if r != nil && len(r) != cols {
 				return fmt.Errorf("view: heatmap %q tooltip row %d has %d entries for %d columns", h.Title, i, len(r), cols)
+			}
+		}
+	}
+	if h.Marked != nil {
+		if len(h.Marked) != rows {
+			return fmt.Errorf("view: heatmap %q has %d rows of marks for %d rows", h.Title, len(h.Marked), rows)
+		}
+		for i, r := range h.Marked {
+			if r != nil && len(r) != cols {
+				return fmt.Errorf("view: heatmap %q mark row %d has %d entries for %d columns", h.Title, i, len(r), cols)
 			}
 		}
 	}
@@ -148,7 +163,10 @@ func (h *Heatmap) layout() chartLayout {
 	l.left = l.yLabelPx + 34   // labels, then the rotated y axis name
 	l.bottom = l.xLabelPx + 30 // labels, then the x axis name
 	l.top = 44                 // title
-	l.right = 100              // colour scale
+	lo, hi := h.scale()
+	prec := h.precision()
+	sw := max(len(strconv.FormatFloat(lo, 'f', prec, 64)), len(strconv.FormatFloat(hi, 'f', prec, 64)))
+	l.right = labelPx(sw) + 56 // colour scale: its handle labels, bar and handles
 	l.w = min(max(l.left+cols*cell+l.right, 360), 1600)
 	l.h = min(max(l.top+rows*cell+l.bottom, 220), 2400)
 	if h.Width > 0 {
@@ -158,6 +176,28 @@ func (h *Heatmap) layout() chartLayout {
 		l.h = h.Height
 	}
 	return l
+}
+
+// precision is the number of decimals of the colour scale's labels: none
+// when every value is a whole number (counts, labels), one for large
+// magnitudes, three otherwise.
+func (h *Heatmap) precision() int {
+	whole, big := true, false
+	for _, r := range h.Values {
+		for _, v := range r {
+			if finite(v) {
+				whole = whole && v == math.Trunc(v)
+				big = big || math.Abs(v) >= 100
+			}
+		}
+	}
+	switch {
+	case whole:
+		return 0
+	case big:
+		return 1
+	}
+	return 3
 }
 
 // sequential and diverging are the colour ramps of the chart: white to red
@@ -192,6 +232,7 @@ func (h *Heatmap) option() map[string]any {
 			}
 		}
 	}
+	marked := h.Marked != nil
 	rot := 0.0
 	if l.rotate {
 		rot = 45
@@ -220,12 +261,25 @@ func (h *Heatmap) option() map[string]any {
 	if xs, ok := o["xAxis"].([]opts.XAxis); ok && len(xs) > 0 {
 		xs[0].Data = xl
 	}
+	if ms, ok := o["series"].(charts.MultiSeries); ok && marked && len(ms) == 1 {
+		// go-echarts' HeatMapData has no per-item style: marked cells
+		// get an outline through a data item written here.
+		items := make([]any, len(data))
+		for i, d := range data {
+			v := d.Value.([3]any)
+			items[i] = d
+			if row := h.Marked[v[1].(int)]; row != nil && row[v[0].(int)] {
+				items[i] = map[string]any{"value": v, "itemStyle": map[string]any{"borderColor": "#111", "borderWidth": 2}}
+			}
+		}
+		ms[0].Data = items
+	}
 	colors := sequentialColors
 	if h.Diverging {
 		colors = divergingColors
 	}
 	o["visualMap"] = map[string]any{
-		"type": "continuous", "min": lo, "max": hi, "calculable": true, "precision": 3,
+		"type": "continuous", "min": lo, "max": hi, "calculable": true, "precision": h.precision(),
 		"orient": "vertical", "right": 10, "top": "middle", "itemHeight": min(140, max(60, l.h-l.top-l.bottom-40)),
 		"inRange": map[string]any{"color": colors},
 	}

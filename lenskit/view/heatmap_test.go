@@ -171,6 +171,7 @@ func TestHeatmapValidate(t *testing.T) {
 		"ragged row":    {XLabels: []string{"a", "b"}, YLabels: []string{"r"}, Values: [][]float64{{1}}},
 		"missing row":   {XLabels: []string{"a"}, YLabels: []string{"r", "s"}, Values: [][]float64{{1}}},
 		"tooltip shape": {XLabels: []string{"a"}, YLabels: []string{"r"}, Values: [][]float64{{1}}, Tooltips: [][]string{{"x", "y"}}},
+		"marks shape":   {XLabels: []string{"a"}, YLabels: []string{"r"}, Values: [][]float64{{1}}, Marked: [][]bool{}},
 		"negative size": {XLabels: []string{"a"}, YLabels: []string{"r"}, Values: [][]float64{{1}}, Width: -1},
 		"too many":      view.LayerHeadMap("huge", 1<<20, 1<<20, nil),
 	} {
@@ -223,6 +224,44 @@ func TestPairHeatmap(t *testing.T) {
 	}
 	if !full.Diverging || full.Values[1][0] != float64(10*b+x)-25 {
 		t.Errorf("full scores: diverging=%v values %v", full.Diverging, full.Values)
+	}
+	// The top pairs are outlined among the full scores, and only they.
+	if h.Marked != nil {
+		t.Error("top-only map has marks")
+	}
+	nMarked := 0
+	for _, row := range full.Marked {
+		for _, m := range row {
+			if m {
+				nMarked++
+			}
+		}
+	}
+	if nMarked != 4 || !full.Marked[0][0] || !full.Marked[2][1] || full.Marked[1][1] {
+		t.Errorf("marks %v", full.Marked)
+	}
+	var opt struct {
+		Series []struct {
+			Data []struct {
+				Value     [3]float64 `json:"value"`
+				ItemStyle *struct {
+					BorderWidth float64 `json:"borderWidth"`
+				} `json:"itemStyle"`
+			} `json:"data"`
+		} `json:"series"`
+	}
+	decodeAfter(t, full.HTML(), ",opt=", &opt)
+	outlined := 0
+	for _, d := range opt.Series[0].Data {
+		if d.ItemStyle != nil && d.ItemStyle.BorderWidth > 0 {
+			outlined++
+			if !full.Marked[int(d.Value[1])][int(d.Value[0])] {
+				t.Errorf("cell %v outlined but not marked", d.Value)
+			}
+		}
+	}
+	if outlined != 4 || len(opt.Series[0].Data) != 6 {
+		t.Errorf("%d of %d cells outlined, want 4 of 6", outlined, len(opt.Series[0].Data))
 	}
 	// QK names and a bottom result.
 	top.Kind, top.Bottom = project.QK, true

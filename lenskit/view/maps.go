@@ -18,8 +18,8 @@ const MaxPairHeatmapTokens = 200
 // tokens as columns, both in order of first appearance by rank. With a nil
 // scores only the top pairs' own cells are filled; with scores, every
 // source × target cell is filled with scores(source, target) — typically
-// the head view's exact entry — so the top pairs are seen against their
-// neighbourhood. A bottom-k result, or any negative value, gives a
+// the head view's exact entry — so the top pairs, outlined, are seen
+// against their neighbourhood. A bottom-k result, or any negative value, gives a
 // diverging scale.
 func PairHeatmap(tok Tokens, top *project.PairTop, scores func(src, tgt int) float32) *Heatmap {
 	if top == nil {
@@ -74,9 +74,15 @@ func PairHeatmap(tok Tokens, top *project.PairTop, scores func(src, tgt int) flo
 	}
 	h.Values = make([][]float64, len(srcs))
 	h.Tooltips = make([][]string, len(srcs))
+	if scores != nil {
+		h.Marked = make([][]bool, len(srcs))
+	}
 	for y, s := range srcs {
 		h.Values[y] = make([]float64, len(tgts))
 		h.Tooltips[y] = make([]string, len(tgts))
+		if scores != nil {
+			h.Marked[y] = make([]bool, len(tgts))
+		}
 		for x, t := range tgts {
 			v := math.NaN()
 			r, inTop := rank[[2]int{s, t}]
@@ -92,6 +98,9 @@ func PairHeatmap(tok Tokens, top *project.PairTop, scores func(src, tgt int) flo
 			tip := fmt.Sprintf("%s %s %s\n%s", f.show(s, FormVisible), arrow, f.show(t, FormVisible), formatScore(v))
 			if inTop {
 				tip += fmt.Sprintf("\n%s #%d", which, r)
+				if scores != nil {
+					h.Marked[y][x] = true
+				}
 			}
 			tip += fmt.Sprintf("\nids %d %s %d", s, arrow, t)
 			h.Tooltips[y][x] = tip
