@@ -210,7 +210,7 @@ func (f *File) Encode() ([]byte, error) {
 	}
 	var out bytes.Buffer
 	out.Grow(compact.Len() * 5 / 4)
-	indentJSON(&out, bytes.TrimSpace(compact.Bytes()), "")
+	indentJSON(&out, bytes.TrimSpace(compact.Bytes()), "", 0)
 	out.WriteByte('\n')
 	if out.Len() > MaxFileSize {
 		return nil, fmt.Errorf("notes: file would be %d bytes, more than %d", out.Len(), MaxFileSize)
@@ -220,8 +220,9 @@ func (f *File) Encode() ([]byte, error) {
 
 // indentJSON lays out compact JSON: a container holding only scalars goes
 // on one line ({"id": 5, "text": "kot", "score": 1.5}); a container holding
-// containers gets one line per element.
-func indentJSON(out *bytes.Buffer, v []byte, indent string) {
+// containers gets one line per element, and so do the file itself and each
+// note (depths 0 and 2), so that every note is a block of its own.
+func indentJSON(out *bytes.Buffer, v []byte, indent string, depth int) {
 	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
 		out.Write(v)
 		return
@@ -239,7 +240,7 @@ func indentJSON(out *bytes.Buffer, v []byte, indent string) {
 		end := stringEnd(e, 0)
 		return e[:end], e[end+1:] // skip the ':'
 	}
-	flat := true
+	flat := depth != 0 && depth != 2
 	for _, e := range elems {
 		_, val := value(e)
 		if val[0] == '{' || val[0] == '[' {
@@ -267,7 +268,7 @@ func indentJSON(out *bytes.Buffer, v []byte, indent string) {
 			out.Write(key)
 			out.WriteString(": ")
 		}
-		indentJSON(out, val, inner)
+		indentJSON(out, val, inner, depth+1)
 	}
 	if !flat {
 		out.WriteByte('\n')

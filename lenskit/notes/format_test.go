@@ -211,3 +211,32 @@ func TestParseAcceptsHandEdits(t *testing.T) {
 		t.Errorf("second note component = %v", f.Notes[1].Component)
 	}
 }
+
+func TestEncodeNoteWithoutListsIsABlock(t *testing.T) {
+	f := &File{Model: testModel, Notes: []Note{{ID: "a", Component: TokenSet("s"), Label: "x", Created: t0, Updated: t0}}}
+	data, err := f.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "schema": "lenskit-notes/1",
+  "model": {"id": "tiny-pl-gpt2", "revision": "main", "hash": "sha256:1111", "layers": 4, "heads": 8, "neurons": 1024, "vocab": 8192},
+  "notes": [
+    {
+      "id": "a",
+      "component": "set:s",
+      "label": "x",
+      "created": "2026-11-27T10:00:00Z",
+      "updated": "2026-11-27T10:00:00Z"
+    }
+  ]
+}
+`
+	if string(data) != want {
+		t.Errorf("got\n%s\nwant\n%s", data, want)
+	}
+	empty, err := (&File{Model: testModel}).Encode()
+	if err != nil || !strings.Contains(string(empty), `  "notes": []`) {
+		t.Errorf("empty file:\n%s %v", empty, err)
+	}
+}

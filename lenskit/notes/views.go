@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"lenskit.dev/lenskit/project"
+	"lenskit.dev/lenskit/view"
 )
 
 // A Table shows notes as a list: aligned text in a terminal (String), an
@@ -192,6 +193,10 @@ func (f *File) HeadMap() *Grid {
 		Marks:  []string{"·", "O", "Q", "B"},
 	}
 	g.Values, g.Tooltips = grid(m.Layers, m.Heads, 0)
+	labels := make([][][]string, m.Layers)
+	for l := range labels {
+		labels[l] = make([][]string, m.Heads)
+	}
 	for _, n := range f.Notes {
 		c := n.Component
 		if c.Kind != HeadKind || c.Layer >= m.Layers || c.Index >= m.Heads {
@@ -203,11 +208,14 @@ func (f *File) HeadMap() *Grid {
 		}
 		v := &g.Values[c.Layer][c.Index]
 		*v = float64(int(*v) | bit)
-		tip := &g.Tooltips[c.Layer][c.Index]
-		if *tip == "" {
-			*tip = "head " + c.HeadID().String()
+		labels[c.Layer][c.Index] = append(labels[c.Layer][c.Index], c.View.String()+": "+n.Label+byAuthor(n))
+	}
+	for l, row := range labels {
+		for h, ls := range row {
+			if len(ls) > 0 {
+				g.Tooltips[l][h] = fmt.Sprintf("head %d.%d (%s)\n%s", l, h, g.Legend[int(g.Values[l][h])], strings.Join(ls, "\n"))
+			}
 		}
-		*tip += "\n" + c.View.String() + ": " + n.Label + byAuthor(n)
 	}
 	return g
 }
@@ -348,6 +356,28 @@ func (g *Grid) cell(v float64) string {
 		return g.Marks[int(v)]
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// Heatmap converts the grid to the view package's heatmap, drawn with
+// ECharts in a notebook. In a categorical grid the cells without notes
+// are left empty, so the labelled components stand out; the tooltips name
+// each cell's category.
+func (g *Grid) Heatmap() *view.Heatmap {
+	h := &view.Heatmap{Title: g.Title, XName: g.XName, YName: g.YName, XLabels: g.XLabels, YLabels: g.YLabels, Tooltips: g.Tooltips}
+	h.Values = make([][]float64, len(g.Values))
+	for i, row := range g.Values {
+		h.Values[i] = make([]float64, len(row))
+		for j, v := range row {
+			if g.Legend != nil && v == Unlabelled {
+				v = math.NaN()
+			}
+			h.Values[i][j] = v
+		}
+	}
+	if g.Legend != nil {
+		h.Title += " — " + strings.Join(g.Legend[1:], ", ") + " (" + strings.Join(numbers(len(g.Legend), "")[1:], ", ") + ")"
+	}
+	return h
 }
 
 var categoryColors = []string{"#f4f4f4", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#e377c2"}

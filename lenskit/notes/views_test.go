@@ -62,7 +62,7 @@ func TestHeadMap(t *testing.T) {
 			}
 		}
 	}
-	if tip := g.Tooltips[3][7]; tip != "head 3.7\nOV: names, medicine (ala)\nQK: same word (bob)" {
+	if tip := g.Tooltips[3][7]; tip != "head 3.7 (OV and QK)\nOV: names, medicine (ala)\nQK: same word (bob)" {
 		t.Errorf("tooltip = %q", tip)
 	}
 	text := g.String()
@@ -70,7 +70,7 @@ func TestHeadMap(t *testing.T) {
 		t.Errorf("text map:\n%s", text)
 	}
 	h := g.HTML()
-	if !strings.Contains(h, `title="head 3.7`+"\n"+`OV: names, medicine (ala)`) || !strings.Contains(h, categoryColors[BothLabelled]) {
+	if !strings.Contains(h, `title="head 3.7 (OV and QK)`+"\n"+`OV: names, medicine (ala)`) || !strings.Contains(h, categoryColors[BothLabelled]) {
 		t.Errorf("HTML map lacks the tooltip or colour:\n%s", h)
 	}
 }
@@ -124,5 +124,27 @@ func TestMarkdown(t *testing.T) {
 	f.Notes[0].Label = "a|b *c* #d"
 	if md := f.Markdown(); !strings.Contains(md, `a\|b \*c\* \#d`) {
 		t.Errorf("label not escaped:\n%s", md)
+	}
+}
+
+func TestGridHeatmap(t *testing.T) {
+	f := sampleFile()
+	h := f.HeadMap().Heatmap()
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if h.Values[3][7] != OVLabelled || !math.IsNaN(h.Values[0][0]) {
+		t.Errorf("heatmap values: 3.7 = %v, 0.0 = %v", h.Values[3][7], h.Values[0][0])
+	}
+	if !strings.Contains(h.Title, "OV only, QK only, OV and QK (1, 2, 3)") {
+		t.Errorf("title %q does not explain the values", h.Title)
+	}
+	html := h.HTML()
+	if !strings.Contains(html, "names, medicine (ala)") {
+		t.Errorf("echarts HTML lacks the label in a tooltip:\n%.2000s", html)
+	}
+	n := f.NeuronMap().Heatmap()
+	if err := n.Validate(); err != nil || n.Values[2][3] != 1 || n.Values[0][0] != 0 {
+		t.Errorf("neuron heatmap: %v %v", err, n.Values)
 	}
 }
