@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
@@ -89,13 +90,10 @@ func isNil(r Renderable) bool {
 	if r == nil {
 		return true
 	}
-	switch v := r.(type) {
-	case *NeuronTable:
-		return v == nil
-	case *PairTable:
-		return v == nil
-	case *Heatmap:
-		return v == nil
+	v := reflect.ValueOf(r)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface:
+		return v.IsNil()
 	}
 	return false
 }

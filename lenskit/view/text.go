@@ -45,9 +45,11 @@ func runeWidth(r rune) int {
 
 // Visible is the text form of a token with its whitespace made visible, the
 // form pair tables use: ' ' → '·', '\t' → '⇥', '\n' → '↵', '\r' → '␍';
-// other control characters, invalid UTF-8 bytes and a literal '·' become Go
-// escapes (\x15, \xff, \u00b7), so the mapping can be read back without
-// ambiguity. The empty string is shown as "∅".
+// other control characters, invalid UTF-8 bytes, other Unicode spaces
+// (no-break, ideographic), invisible format characters (zero-width joiner,
+// bidi overrides) and a literal '·' become Go escapes (\x15, \xff, \u00a0,
+// \u200d, \u00b7), so the mapping can be read back without ambiguity. The
+// empty string is shown as "∅".
 func Visible(s string) string {
 	return mapVisible(s, true)
 }
@@ -85,8 +87,15 @@ func mapVisible(s string, spaces bool) string {
 			b.WriteString(`\u00b7`)
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029:
-			fmt.Fprintf(&b, `\u%04x`, r)
+		case r != ' ' && ((r >= 0x80 && r < 0xa0) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)):
+			// C1 controls, other spaces (no-break, ideographic, line
+			// separator) and invisible format characters (zero-width
+			// joiners, bidi overrides) would pass for something else.
+			if r > 0xffff {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
 		default:
 			b.WriteRune(r)
 		}

@@ -42,6 +42,11 @@ func TestVisible(t *testing.T) {
 		{"\xff\xfe", `\xff\xfe`}, // invalid UTF-8, as a byte-level token can decode to
 		{"a·b", `a\u00b7b`},      // a literal middle dot is escaped: no ambiguity with a space
 		{"\u2028", `\u2028`},
+		{"\u00a0x", `\u00a0x`},       // no-break space
+		{"a\u200db", `a\u200db`},     // zero-width joiner
+		{"\u202eabc", `\u202eabc`},   // right-to-left override
+		{"\u3000", `\u3000`},         // ideographic space
+		{"\U000e0001", `\U000e0001`}, // language tag (format, outside the BMP)
 		{"", "∅"},
 		{" łódź", "·łódź"},
 	} {
