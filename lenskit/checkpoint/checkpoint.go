@@ -86,17 +86,16 @@ func Open(dir string) (*Checkpoint, error) {
 	return open(dirSource(abs), abs, abs, filepath.Base(abs))
 }
 
-func open(src source, id, dir, name string) (c *Checkpoint, err error) {
-	c = &Checkpoint{id: id, dir: dir, name: name, files: src.files, tensors: make(map[string]*Tensor)}
+func open(src source, id, dir, name string) (_ *Checkpoint, err error) {
+	c := &Checkpoint{id: id, dir: dir, name: name, files: src.files, tensors: make(map[string]*Tensor)}
 	defer func() {
 		if err != nil {
-			c.Close()
-			c = nil
+			c.Close() // unmap whatever was mapped before the fault
 		}
 	}()
 	cfgData, err := readLimited(src.files, ConfigFile, maxConfigSize)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", src.show(ConfigFile), err)
+		return nil, fileErr(src.show(ConfigFile), err)
 	}
 	if c.config, err = ParseConfig(src.show(ConfigFile), cfgData); err != nil {
 		return nil, err
@@ -153,10 +152,7 @@ func ParseTorchFile(file string, data []byte) ([]*Tensor, error) { return ParseT
 func (c *Checkpoint) openShard(src source, name string, parse parser, want map[string]bool) error {
 	data, unmap, err := src.mapFile(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return &FileError{File: src.show(name), Err: fmt.Errorf("missing file: %w", err)}
-		}
-		return fmt.Errorf("checkpoint: %w", err)
+		return fileErr(src.show(name), err)
 	}
 	c.mu.Lock()
 	c.closers = append(c.closers, unmap)
@@ -189,7 +185,7 @@ func (c *Checkpoint) openShard(src source, name string, parse parser, want map[s
 func (c *Checkpoint) openSharded(src source, indexName string, parse parser) error {
 	data, err := readLimited(src.files, indexName, MaxIndex)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", src.show(indexName), err)
+		return fileErr(src.show(indexName), err)
 	}
 	idx, err := ParseIndex(src.show(indexName), data)
 	if err != nil {
@@ -210,6 +206,19 @@ func (c *Checkpoint) openSharded(src source, indexName string, parse parser) err
 	}
 	c.format = fmt.Sprintf("%s, %d shards", c.format, len(idx.Shards))
 	return nil
+}
+
+// fileErr reports a file that could not be read, without repeating its path
+// (fs errors carry the path too).
+func fileErr(file string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return &FileError{File: file, Err: fmt.Errorf("missing file: %w", err)}
+	}
+	return &FileError{File: file, Err: err}
 }
 
 // readLimited reads a small file, refusing one larger than limit before

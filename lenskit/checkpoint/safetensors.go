@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -59,8 +60,8 @@ func ParseSafetensors(file string, data []byte) ([]*Tensor, map[string]string, e
 
 	tensors := make([]*Tensor, 0, len(entries))
 	type span struct {
-		begin, end int
-		name       string
+		begin, end int64
+		index      int
 	}
 	spans := make([]span, 0, len(entries))
 	for _, kv := range entries {
@@ -84,26 +85,45 @@ func ParseSafetensors(file string, data []byte) ([]*Tensor, map[string]string, e
 			return nil, nil, fault(file, name, ErrMalformed, "data_offsets has %d values, want [begin, end]", len(e.DataOffsets))
 		}
 		begin, end := e.DataOffsets[0], e.DataOffsets[1]
-		if begin < 0 || end < begin || uint64(end) > uint64(len(body)) {
-			return nil, nil, fault(file, name, ErrOffsets, "data_offsets [%d, %d] outside the data area of %d bytes", begin, end, len(body))
+		if begin < 0 || end < begin {
+			return nil, nil, fault(file, name, ErrOffsets, "data_offsets [%d, %d] are not a byte range", begin, end)
 		}
 		if want := int64(count) * int64(dt.Size()); end-begin != want {
 			return nil, nil, fault(file, name, ErrOffsets, "data_offsets [%d, %d] hold %d bytes, but %s%v needs %d", begin, end, end-begin, dt, shape, want)
 		}
-		tensors = append(tensors, &Tensor{Name: name, DType: dt, Shape: shape, File: file, data: body[begin:end:end]})
-		spans = append(spans, span{int(begin), int(end), name})
+		tensors = append(tensors, &Tensor{Name: name, DType: dt, Shape: shape, File: file})
+		spans = append(spans, span{begin, end, len(tensors) - 1})
 	}
 	slices.SortFunc(spans, func(a, b span) int {
 		if a.begin != b.begin {
-			return a.begin - b.begin
+			return cmp.Compare(a.begin, b.begin)
 		}
-		return a.end - b.end
+		return cmp.Compare(a.end, b.end)
 	})
+	tiled := len(spans) == 0 || spans[0].begin == 0
 	for i := 1; i < len(spans); i++ {
 		if spans[i].begin < spans[i-1].end {
-			return nil, nil, fault(file, spans[i].name, ErrOffsets, "bytes [%d, %d] overlap tensor %q [%d, %d]",
-				spans[i].begin, spans[i].end, spans[i-1].name, spans[i-1].begin, spans[i-1].end)
+			a, b := spans[i-1], spans[i]
+			return nil, nil, fault(file, tensors[b.index].Name, ErrOffsets, "bytes [%d, %d] overlap tensor %q [%d, %d]",
+				b.begin, b.end, tensors[a.index].Name, a.begin, a.end)
 		}
+		tiled = tiled && spans[i].begin == spans[i-1].end
+	}
+	if n := len(spans); n > 0 && spans[n-1].end > int64(len(body)) {
+		// A header whose tensors tile the data area without gaps, as every
+		// writer lays them out, describes a longer file than this one: the
+		// file was cut short. Otherwise an offset is simply wrong.
+		if tiled {
+			return nil, nil, fault(file, "", ErrTruncated, "the header describes %d bytes of tensor data, the file holds %d", spans[n-1].end, len(body))
+		}
+		for _, sp := range spans {
+			if sp.end > int64(len(body)) {
+				return nil, nil, fault(file, tensors[sp.index].Name, ErrOffsets, "data_offsets [%d, %d] outside the data area of %d bytes", sp.begin, sp.end, len(body))
+			}
+		}
+	}
+	for _, sp := range spans {
+		tensors[sp.index].data = body[sp.begin:sp.end:sp.end]
 	}
 	return tensors, meta, nil
 }

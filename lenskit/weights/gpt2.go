@@ -2,6 +2,7 @@ package weights
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 
 	"lenskit.dev/lenskit/checkpoint"
@@ -47,8 +48,12 @@ type gpt2 struct {
 
 func openGPT2(c *checkpoint.Checkpoint) (adapter, error) {
 	cfg := c.Config()
+	cfgPath := c.ID() + "/config.json"
+	if c.Dir() != "" {
+		cfgPath = filepath.Join(c.Dir(), "config.json")
+	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("weights: %s: config.json: %w: "+format, append([]any{c.ID(), ErrShape}, args...)...)
+		return fmt.Errorf("weights: %s: %w: "+format, append([]any{cfgPath, ErrConfig}, args...)...)
 	}
 	for _, f := range []struct {
 		name string

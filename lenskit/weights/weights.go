@@ -43,6 +43,10 @@ func (e *RangeError) Error() string {
 // has a dtype that is not a float). Open-time checks wrap it.
 var ErrShape = errors.New("tensor does not match config.json")
 
+// ErrConfig: config.json's numbers cannot describe a model (a non-positive
+// size, heads that do not divide d_model).
+var ErrConfig = errors.New("bad config")
+
 // ErrModelType: config.json names an architecture without an adapter.
 var ErrModelType = errors.New("unsupported model_type")
 
