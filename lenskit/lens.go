@@ -1,0 +1,103 @@
+package lenskit
+
+import (
+	"lenskit.dev/lenskit/project"
+)
+
+// A Lens is a model seen through a set of filters: every projection made
+// through it scores only the tokens the filters keep, and drops the pairs
+// they exclude. Lenses are cheap; make one per question.
+type Lens struct {
+	m   *Model
+	f   resolved
+	err error
+}
+
+// Lens returns a lens over m with the given filters (none: every token).
+func (m *Model) Lens(filters ...Filter) *Lens {
+	if m.err != nil {
+		return &Lens{m: m, err: m.err}
+	}
+	r, err := m.resolve(filters)
+	return &Lens{m: m, f: r, err: err}
+}
+
+// Err reports why the lens cannot be used (a failed model or filter).
+func (l *Lens) Err() error { return l.err }
+
+// Model returns the lens's model.
+func (l *Lens) Model() *Model { return l.m }
+
+// Tokens returns the ids the lens keeps, ascending (nil: all of them).
+func (l *Lens) Tokens() []int { return l.f.ids }
+
+// Filter describes the lens's filters, e.g. "alnum+exclude-same".
+func (l *Lens) Filter() string { return l.f.desc }
+
+// NeuronQuery is one MLP neuron seen through a lens.
+type NeuronQuery struct {
+	l             *Lens
+	layer, neuron int
+}
+
+// Neuron selects MLP neuron `neuron` of `layer` (written L<layer>/N<neuron>).
+func (l *Lens) Neuron(layer, neuron int) *NeuronQuery {
+	return &NeuronQuery{l: l, layer: layer, neuron: neuron}
+}
+
+// Top returns the k highest-scoring tokens of E·k, E·v, −E·k and −E·v.
+func (q *NeuronQuery) Top(k int) *NeuronResult {
+	l := q.l
+	if l.err != nil {
+		return &NeuronResult{m: l.m, err: l.err}
+	}
+	r, err := l.m.Space.Neuron(q.layer, q.neuron, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
+	return &NeuronResult{m: l.m, NeuronTop: r, err: err}
+}
+
+// HeadQuery is one attention head's OV or QK view seen through a lens.
+type HeadQuery struct {
+	l           *Lens
+	kind        project.Kind
+	layer, head int
+}
+
+// OV selects the W_OV view of head layer.head: which token (source) the
+// head, attending to it, writes towards which token (target).
+func (l *Lens) OV(layer, head int) *HeadQuery {
+	return &HeadQuery{l: l, kind: project.OV, layer: layer, head: head}
+}
+
+// QK selects the W_QK view of head layer.head: which query token attends to
+// which key token.
+func (l *Lens) QK(layer, head int) *HeadQuery {
+	return &HeadQuery{l: l, kind: project.QK, layer: layer, head: head}
+}
+
+// View returns the factored head view itself (for singular values, single
+// entries and custom analyses).
+func (q *HeadQuery) View() (*project.HeadView, error) {
+	if q.l.err != nil {
+		return nil, q.l.err
+	}
+	return q.l.m.Space.View(q.kind, q.layer, q.head)
+}
+
+// Top returns the k largest entries of the view among the lens's tokens.
+func (q *HeadQuery) Top(k int) *PairResult { return q.search(k, false) }
+
+// Bottom returns the k most negative entries.
+func (q *HeadQuery) Bottom(k int) *PairResult { return q.search(k, true) }
+
+func (q *HeadQuery) search(k int, bottom bool) *PairResult {
+	l := q.l
+	v, err := q.View()
+	if err != nil {
+		return &PairResult{m: l.m, err: err}
+	}
+	r, err := v.Top(project.PairOptions{
+		K: k, Bottom: bottom, Sources: l.f.ids, Targets: l.f.ids,
+		Exclude: l.f.exclude, Filter: l.f.desc,
+	})
+	return &PairResult{m: l.m, PairTop: r, view: v, err: err}
+}
