@@ -174,4 +174,3 @@ func (m *Model) String() string {
 	}
 	return fmt.Sprintf("%s (%v, engine %s)", m.Weights.ID(), m.Weights.Arch(), m.Space.Engine.Name())
 }
-
