@@ -46,7 +46,7 @@
 // chart's HTML is about 497 KB, a 50 × 50 map with tooltips about 650 KB —
 // and the browser inflates it with DecompressionStream and evaluates it at
 // most once per page (a global promise guards it; later charts on the page
-// wait on the same promise). Compressing costs a process about 75 ms before
+// wait on the same promise). Compressing costs a process 75–130 ms before
 // its first chart (BenchmarkEChartsPayload). Inlining in every chart rather
 // than once per program is deliberate: each GoNB cell runs as a new
 // process, and a saved or exported notebook must draw any chart even when
