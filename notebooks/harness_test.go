@@ -110,6 +110,29 @@ func TestCheckQuotesFailure(t *testing.T) {
 	}
 }
 
+// GoNB (without -raw_error) shows compile errors as HTML with a style
+// block; a failure report quotes their text, not their markup.
+func TestCheckStripsMarkupFromFailures(t *testing.T) {
+	nb := parse(t, `{"cells": [{"cell_type": "code", "metadata": {}, "source": "%%\nx := 1",
+	 "outputs": [
+	  {"output_type": "display_data", "data": {"text/html": ["<style>\n.gonb-err-location { border: 1px }\n</style>\n",
+	   "<div class=\"gonb-err-line\">declared and not used: x</div>\n\n\n<div>main.go:10:1</div>"]}},
+	  {"output_type": "error", "ename": "ERROR", "evalue": "failed to run \"go build\"", "traceback": []}
+	 ]}]}`)
+	got := check(nb, nil)
+	if len(got) != 1 {
+		t.Fatalf("got %d problems, want 1: %q", len(got), got)
+	}
+	for _, bad := range []string{"<div", "gonb-err-location", "border"} {
+		if strings.Contains(got[0], bad) {
+			t.Errorf("report keeps markup %q:\n%s", bad, got[0])
+		}
+	}
+	if !strings.Contains(got[0], "declared and not used: x\nmain.go:10:1") {
+		t.Errorf("report lacks the error text:\n%s", got[0])
+	}
+}
+
 func TestCheckPassesCleanNotebook(t *testing.T) {
 	nb := parse(t, executed)
 	nb.Cells = nb.Cells[:2]

@@ -328,7 +328,7 @@ func check(nb *notebook, exps []expectation) []string {
 		for _, o := range c.Outputs {
 			if o.OutputType == "error" {
 				problems = append(problems, fmt.Sprintf("%s failed: %s: %s\n%s", cellName(i, c), o.Ename, o.Evalue,
-					tail(ansi.ReplaceAllString(strings.Join(o.Traceback, "\n"), "")+"\n"+outputText(c), maxReport)))
+					tail(ansi.ReplaceAllString(strings.Join(o.Traceback, "\n"), "")+"\n"+plainText(outputText(c)), maxReport)))
 				break
 			}
 		}
@@ -360,7 +360,17 @@ func cellName(i int, c cell) string {
 	return fmt.Sprintf("cell %d%s (%.60q)", i+1, tags, first)
 }
 
-var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+var (
+	ansi    = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+	markup  = regexp.MustCompile(`(?s)<style.*?</style>|<script.*?</script>|<[^>]*>`)
+	blankLn = regexp.MustCompile(`\n[ \t]*(\n[ \t]*)+`)
+)
+
+// plainText drops the markup of HTML outputs (GoNB shows compile errors as
+// HTML), keeping the text a reader of a failure needs.
+func plainText(s string) string {
+	return blankLn.ReplaceAllString(markup.ReplaceAllString(s, ""), "\n")
+}
 
 // outputText is everything a cell showed, as text.
 func outputText(c cell) string {
