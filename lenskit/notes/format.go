@@ -118,17 +118,18 @@ func Parse(name string, data []byte) (*File, error) {
 	// Syntax first: json.Unmarshal checks the whole input before decoding and
 	// reports the offset just past the offending byte.
 	var raw json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if !json.Valid(data) {
+		err := json.Unmarshal(data, &raw)
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			off := se.Offset - 1
-			if se.Offset >= int64(len(data)) {
+			if strings.Contains(se.Error(), "unexpected end of JSON input") {
 				off = int64(len(data))
 				err = errors.New("file ends in the middle of the JSON (truncated?)")
 			}
 			return nil, perr(off, "", err)
 		}
-		return nil, perr(0, "", err)
+		return nil, perr(0, "", fmt.Errorf("invalid JSON: %v", err))
 	}
 	if data[skipSpace(data, 0)] != '{' {
 		return nil, perr(skipSpace(data, 0), "", errors.New("a notes file is a JSON object"))
@@ -180,10 +181,20 @@ func Parse(name string, data []byte) (*File, error) {
 // and evidence entry; so that a change to one note changes only the lines
 // of that note in a git diff. Invalid notes are refused, not written.
 func (f *File) Encode() ([]byte, error) {
+	c, err := f.canonical()
+	if err != nil {
+		return nil, err
+	}
+	return c.encode()
+}
+
+// canonical returns a checked copy of f in the form Parse would return:
+// notes normalized and sorted.
+func (f *File) canonical() (*File, error) {
 	if err := f.Model.check(); err != nil {
 		return nil, fmt.Errorf("notes: %v", err)
 	}
-	notes := make([]Note, len(f.Notes))
+	c := &File{Model: f.Model, Notes: make([]Note, len(f.Notes))}
 	seen := make(map[string]bool, len(f.Notes))
 	for i, n := range f.Notes {
 		n = n.clone()
@@ -195,11 +206,16 @@ func (f *File) Encode() ([]byte, error) {
 			return nil, fmt.Errorf("notes: two notes with id %s", n.ID)
 		}
 		seen[n.ID] = true
-		notes[i] = n
+		c.Notes[i] = n
 	}
-	slices.SortFunc(notes, compareNotes)
-	w := wireFile{Schema: Schema, Model: wireModelOf(f.Model), Notes: make([]wireNote, len(notes))}
-	for i, n := range notes {
+	slices.SortFunc(c.Notes, compareNotes)
+	return c, nil
+}
+
+// encode writes a canonical file.
+func (f *File) encode() ([]byte, error) {
+	w := wireFile{Schema: Schema, Model: wireModelOf(f.Model), Notes: make([]wireNote, len(f.Notes))}
+	for i, n := range f.Notes {
 		w.Notes[i] = wireNoteOf(n)
 	}
 	var compact bytes.Buffer
@@ -458,87 +474,124 @@ func (e *walkError) Error() string { return e.err.Error() }
 // walk goes through syntactically valid JSON, recording where the values
 // of the first three levels start and refusing unknown or repeated keys,
 // which encoding/json would otherwise drop or overwrite without a word.
+// It scans the bytes itself: the input is known to be valid, and
+// json.Decoder.Token would make this the slowest step of reading a file.
 func walk(data []byte) (positions, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	pos := positions{}
-	var visit func(sh *shape, path string, depth int) error
-	visit = func(sh *shape, path string, depth int) error {
-		start := skipSpace(data, dec.InputOffset())
-		if depth <= 3 && path != "" {
-			pos[path] = start
+	w := walker{data: data, pos: positions{}}
+	if _, err := w.value(0, fileShape, "", 0); err != nil {
+		return nil, err
+	}
+	return w.pos, nil
+}
+
+type walker struct {
+	data []byte
+	pos  positions
+}
+
+var anything = &shape{}
+
+func (w *walker) space(off int) int {
+	for off < len(w.data) {
+		switch w.data[off] {
+		case ' ', '\t', '\r', '\n':
+			off++
+		default:
+			return off
 		}
-		tok, err := dec.Token()
-		if err != nil {
-			return &walkError{start, err}
+	}
+	return off
+}
+
+// value walks the value at data[off:] (after spaces) and returns the offset
+// just past it.
+func (w *walker) value(off int, sh *shape, path string, depth int) (int, error) {
+	off = w.space(off)
+	if depth <= 3 && path != "" {
+		w.pos[path] = int64(off)
+	}
+	if off >= len(w.data) {
+		return off, &walkError{int64(off), errors.New("unexpected end of input")}
+	}
+	switch w.data[off] {
+	case '"':
+		return stringEnd(w.data, off), nil
+	case '{':
+		seen := map[string]bool{}
+		where := path
+		if where == "" {
+			where = "the top level"
 		}
-		d, ok := tok.(json.Delim)
-		if !ok {
-			return nil // scalar: the decoder checks its type
-		}
-		switch {
-		case d == '{' && sh.fields != nil:
-			seen := map[string]bool{}
-			for dec.More() {
-				keyOff := skipSpace(data, dec.InputOffset())
-				kt, err := dec.Token()
-				if err != nil {
-					return &walkError{keyOff, err}
+		off = w.space(off + 1)
+		for w.data[off] != '}' {
+			keyOff := off
+			keyEnd := stringEnd(w.data, off)
+			key := string(w.data[off+1 : keyEnd-1])
+			if strings.ContainsRune(key, '\\') {
+				if err := json.Unmarshal(w.data[off:keyEnd], &key); err != nil {
+					return off, &walkError{int64(off), err}
 				}
-				key := kt.(string)
-				sub, known := sh.fields[key]
-				where := path
-				if where == "" {
-					where = "the top level"
-				}
-				if !known {
-					return &walkError{keyOff, fmt.Errorf("unknown field %q in %s (schema %s)", key, where, Schema)}
+			}
+			sub := anything
+			if sh.fields != nil {
+				var known bool
+				if sub, known = sh.fields[key]; !known {
+					return off, &walkError{int64(keyOff), fmt.Errorf("unknown field %q in %s (schema %s)", key, where, Schema)}
 				}
 				if seen[key] {
-					return &walkError{keyOff, fmt.Errorf("field %q appears twice in %s", key, where)}
+					return off, &walkError{int64(keyOff), fmt.Errorf("field %q appears twice in %s", key, where)}
 				}
 				seen[key] = true
-				subPath := key
+			}
+			subPath := ""
+			if depth < 3 {
+				subPath = key
 				if path != "" {
 					subPath = path + "." + key
 				}
-				if err := visit(sub, subPath, depth+1); err != nil {
-					return err
-				}
 			}
-		case d == '[' && sh.elem != nil:
-			for i := 0; dec.More(); i++ {
-				if err := visit(sh.elem, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
-					return err
-				}
+			off = w.space(keyEnd) + 1 // past the ':'
+			end, err := w.value(off, sub, subPath, depth+1)
+			if err != nil {
+				return end, err
 			}
-		default:
-			// A container where the schema has none, or of the other
-			// kind: skip it; decoding reports the type error.
-			for level := 1; level > 0; {
-				t, err := dec.Token()
-				if err != nil {
-					return &walkError{start, err}
-				}
-				if d, ok := t.(json.Delim); ok {
-					if d == '{' || d == '[' {
-						level++
-					} else {
-						level--
-					}
-				}
+			off = w.space(end)
+			if w.data[off] == ',' {
+				off = w.space(off + 1)
 			}
-			return nil
 		}
-		_, err = dec.Token() // the closing delimiter
-		if err != nil {
-			return &walkError{start, err}
+		return off + 1, nil
+	case '[':
+		elem := sh.elem
+		if elem == nil {
+			elem = anything
 		}
-		return nil
+		off = w.space(off + 1)
+		for i := 0; w.data[off] != ']'; i++ {
+			subPath := ""
+			if depth < 3 {
+				subPath = path + "[" + strconv.Itoa(i) + "]"
+			}
+			end, err := w.value(off, elem, subPath, depth+1)
+			if err != nil {
+				return end, err
+			}
+			off = w.space(end)
+			if w.data[off] == ',' {
+				off = w.space(off + 1)
+			}
+		}
+		return off + 1, nil
 	}
-	if err := visit(fileShape, "", 0); err != nil {
-		return nil, err
+	// A number, true, false or null.
+	for off < len(w.data) {
+		switch w.data[off] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return off, nil
+		}
+		off++
 	}
-	return pos, nil
+	return off, nil
 }
 
 func wireModelOf(m Model) wireModel {

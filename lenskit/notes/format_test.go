@@ -141,6 +141,7 @@ func TestParseErrorsHavePositions(t *testing.T) {
 		{"truncated", good[:len(good)/2], 1 + strings.Count(good[:len(good)/2], "\n"), 0, "truncated"},
 		{"truncated before last brace", strings.TrimSuffix(good, "}\n"), nLines, 0, "truncated"},
 		{"empty", "", 1, 1, "empty"},
+		{"wrong last bracket", strings.TrimSuffix(good, "}\n") + "]", nLines, 1, "invalid character ']'"},
 		{"blank", "\n\n  \n", 1, 1, "empty"},
 		{"bad character", replace(`"k": 2,`, `"k": x2,`), lineOf(`"k": 2,`), 14, "invalid character 'x'"},
 		{"missing comma", replace(`"label": "names, medicine",`, `"label": "names, medicine"`), lineOf(`"label": "names, medicine",`) + 1, 7, "invalid character"},

@@ -223,7 +223,16 @@ func (s *Store) write(change func(f *File) error) error {
 	if err := change(f); err != nil {
 		return err
 	}
-	data, err := f.Encode()
+	return s.replace(f)
+}
+
+// replace writes f over the file; the lock and s.mu are held.
+func (s *Store) replace(f *File) error {
+	c, err := f.canonical()
+	if err != nil {
+		return err
+	}
+	data, err := c.encode()
 	if err != nil {
 		return err
 	}
@@ -231,15 +240,11 @@ func (s *Store) write(change func(f *File) error) error {
 	if err := writeAtomic(s.path, data); err != nil {
 		return fmt.Errorf("notes: writing %s: %w", s.path, err)
 	}
-	nf, err := Parse(s.path, data)
-	if err != nil {
-		return fmt.Errorf("notes: internal error: written file does not parse: %w", err)
-	}
 	st, err := os.Stat(s.path)
 	if err != nil {
 		return fmt.Errorf("notes: %w", err)
 	}
-	s.snap, s.stamp = nf, st
+	s.snap, s.stamp = c, st
 	return nil
 }
 
@@ -427,16 +432,7 @@ func (s *Store) Adopt() error {
 			return fmt.Errorf("notes: adopt %s: note %s: %w", s.model.name(), n.ID, err)
 		}
 	}
-	data, err := f.Encode()
-	if err != nil {
-		return err
-	}
-	removeStaleTemps(s.path)
-	if err := writeAtomic(s.path, data); err != nil {
-		return fmt.Errorf("notes: writing %s: %w", s.path, err)
-	}
-	s.snap, s.stamp = nil, nil
-	return s.refresh()
+	return s.replace(f)
 }
 
 func (f *File) index(id string) int {
