@@ -1,0 +1,41 @@
+// Package gomlxengine runs lenskit's dense projection work on a GoMLX
+// backend: the pure-Go backend on any CPU, or XLA with a PJRT CUDA plugin on
+// an NVIDIA GPU.
+//
+// An Engine implements [project.Engine]. It only proposes: the searches in
+// package project rescore every candidate exactly on the host, so the
+// backend's summation order (or a GPU's rounding) changes speed, never which
+// pairs a head view returns.
+//
+// # Choosing a backend
+//
+// The backend is always named explicitly, and nothing is ever downloaded.
+// GoMLX's own compute.New() tries XLA first and, when no PJRT plugin is
+// installed, downloads one from GitHub (and panics offline); this package
+// never calls it, resolves XLA plugins itself to absolute paths of files that
+// are already installed, and turns go-xla's auto-install off when it is
+// loaded. [New] takes "go" or "xla:cuda"; [Default] picks XLA CUDA when
+// [CUDAPlugin] finds a plugin and a GPU, and lenskit's own CPU engine
+// otherwise.
+//
+// On a CPU the pure-Go backend needs GOEXPERIMENT=simd when the program is
+// compiled for its AVX2/AVX-512 matrix kernels (four times faster here); even
+// then [project.CPU] is faster for head searches, which is why [Default]
+// never picks "go".
+//
+// # What is cached
+//
+// A graph is compiled once per operation and shape and reused: a model's
+// head factors E·W are all V×d by d×d_head. Large left operands of MatMul
+// (E) and the column side of ChunkMax (reused for every row block of one
+// search) stay on the device between calls, keyed by the address and size of
+// their data, so E crosses to a GPU once per model, not once per head. Both
+// caches are bounded. Operands are weights and must not be modified while an
+// Engine may still hold them (as [weights.Matrix] requires anyway); a sampled
+// fingerprint catches a buffer refilled in place, not every modification.
+//
+// # Errors
+//
+// GoMLX reports many errors by panicking; every exported method recovers
+// them and returns an error naming the operation and shapes.
+package gomlxengine

@@ -1,0 +1,459 @@
+package gomlxengine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+
+	"lenskit.dev/lenskit/project"
+	"lenskit.dev/lenskit/weights"
+)
+
+// Engine is a [project.Engine] on one GoMLX backend. It is safe for
+// concurrent use; calls run one at a time (the backend itself uses every
+// core, or the GPU). Close releases the backend.
+type Engine struct {
+	name    string
+	backend compute.Backend
+	// tileBytes bounds the a·bᵀ intermediate of one ChunkMax execution:
+	// small on CPU backends, whose intermediates are real memory, large on
+	// GPUs, where XLA fuses the product into the reduction.
+	tileBytes int
+
+	mu     sync.Mutex
+	closed bool
+	clock  uint64
+	graphs []*cachedGraph
+	bufs   []*cachedBuf
+}
+
+var _ project.Engine = (*Engine)(nil)
+
+// Cache bounds. A model has two MatMul shapes (E·W for heads, E·k for
+// neurons) and a search a few ChunkMax shapes, so a few dozen graphs cover
+// a whole-model scan; the buffers are E (once per model) and one search's
+// column factor.
+const (
+	maxGraphs      = 32
+	maxBufs        = 4
+	maxBufBytes    = 1 << 30
+	minCachedElems = 1 << 18 // operands smaller than 1 MiB are re-sent
+	rowRound       = 64      // partial row tiles are padded to a multiple of this
+)
+
+func newEngine(b compute.Backend, cfg string) *Engine {
+	tile := 64 << 20
+	if b.Name() != "go" {
+		tile = 1 << 30
+	}
+	return &Engine{name: "gomlx:" + cfg, backend: b, tileBytes: tile}
+}
+
+// Name reports "gomlx:" and the backend as given to New ("gomlx:go").
+func (e *Engine) Name() string { return e.name }
+
+// Backend describes the GoMLX backend and its device.
+func (e *Engine) Backend() string {
+	var s string
+	_ = catch(func() error {
+		s = e.backend.Description()
+		if e.backend.NumDevices() > 0 {
+			s += " / " + e.backend.DeviceDescription(0)
+		}
+		return nil
+	})
+	return s
+}
+
+// Close releases compiled graphs, device buffers and the backend. Later
+// calls return an error.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	err := catch(func() error {
+		for _, g := range e.graphs {
+			g.g.Finalize()
+		}
+		var errs []error
+		for _, b := range e.bufs {
+			errs = append(errs, b.buf.Finalize())
+		}
+		e.backend.Finalize()
+		return errors.Join(errs...)
+	})
+	e.graphs, e.bufs = nil, nil
+	if err != nil {
+		return fmt.Errorf("gomlxengine: closing %s: %w", e.name, err)
+	}
+	return nil
+}
+
+// MatMul returns x·w for x of n × d and w of d × m, computed by a graph
+// compiled once per (n, d, m). A large x (a model's E) stays on the device
+// for later calls.
+func (e *Engine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
+	if err := check("x", x); err != nil {
+		return weights.Matrix{}, e.errf("MatMul", err)
+	}
+	if err := check("w", w); err != nil {
+		return weights.Matrix{}, e.errf("MatMul", err)
+	}
+	if x.Cols != w.Rows {
+		return weights.Matrix{}, e.errf("MatMul", fmt.Errorf("inner dimensions differ: x is %v, w is %v", x, w))
+	}
+	n, d, m := x.Rows, x.Cols, w.Cols
+	if _, ok := mulOK(n, m); !ok {
+		return weights.Matrix{}, e.errf("MatMul", fmt.Errorf("product of %v by %v is too large", x, w))
+	}
+	out := weights.NewMatrix(n, m)
+	if n == 0 || m == 0 || d == 0 {
+		return out, nil // all zeros; backends reject empty axes
+	}
+	err := e.locked(func() error {
+		g, err := e.graph(graphKey{op: opMatMul, r: n, h: d, n: m}, buildMatMul)
+		if err != nil {
+			return err
+		}
+		xb, releaseX, err := e.upload(x.Data, n, d, len(x.Data) >= minCachedElems)
+		if err != nil {
+			return fmt.Errorf("x: %w", err)
+		}
+		defer releaseX()
+		wb, releaseW, err := e.upload(w.Data, d, m, false)
+		if err != nil {
+			return fmt.Errorf("w: %w", err)
+		}
+		defer releaseW()
+		return e.run(g, []compute.Buffer{xb, wb}, out.Data)
+	})
+	if err != nil {
+		return weights.Matrix{}, e.errf("MatMul", fmt.Errorf("%v by %v: %w", x, w, err))
+	}
+	return out, nil
+}
+
+// ChunkMax returns, for every row i of a and every chunk c of chunk
+// consecutive rows of b, max_j a_i·b_j over the chunk (a.Rows ×
+// ceil(b.Rows/chunk), row-major). The graph computes a·bᵀ, pads its columns
+// with −Inf to a multiple of chunk (so padding never wins), reshapes to
+// rows × chunks × chunk and reduces the last axis; only the maxima come
+// back. Rows of a are processed in tiles that bound the intermediate
+// product's memory; b stays on the device across the calls of one search.
+func (e *Engine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {
+	if err := check("a", a); err != nil {
+		return nil, e.errf("ChunkMax", err)
+	}
+	if err := check("b", b); err != nil {
+		return nil, e.errf("ChunkMax", err)
+	}
+	if a.Cols != b.Cols {
+		return nil, e.errf("ChunkMax", fmt.Errorf("widths differ: a is %v, b is %v", a, b))
+	}
+	if chunk <= 0 {
+		return nil, e.errf("ChunkMax", fmt.Errorf("chunk %d, want > 0", chunk))
+	}
+	h, n := a.Cols, b.Rows
+	nc := n / chunk
+	if n%chunk != 0 {
+		nc++
+	}
+	size, ok := mulOK(a.Rows, nc)
+	if !ok {
+		return nil, e.errf("ChunkMax", fmt.Errorf("%v against %v in chunks of %d is too large", a, b, chunk))
+	}
+	out := make([]float32, size)
+	if len(out) == 0 {
+		return out, nil
+	}
+	if h == 0 {
+		return out, nil // every product is an empty sum, 0
+	}
+	padN := nc * chunk
+	// Rows per execution: the r × padN intermediate within tileBytes.
+	tile := max(1, e.tileBytes/(4*padN))
+	if tile > rowRound {
+		tile -= tile % rowRound
+	}
+	tile = min(tile, roundUp(a.Rows, rowRound))
+	err := e.locked(func() error {
+		bb, releaseB, err := e.upload(b.Data, n, h, len(b.Data) >= minCachedElems)
+		if err != nil {
+			return fmt.Errorf("b: %w", err)
+		}
+		defer releaseB()
+		var pad []float32
+		for r0 := 0; r0 < a.Rows; r0 += tile {
+			r1 := min(r0+tile, a.Rows)
+			rows := tile
+			if r1-r0 < tile {
+				// A partial tile is padded with zero rows to a multiple of
+				// rowRound, so a search compiles few shapes.
+				rows = min(tile, roundUp(r1-r0, rowRound))
+			}
+			g, err := e.graph(graphKey{op: opChunkMax, r: rows, h: h, n: n, chunk: chunk}, buildChunkMax)
+			if err != nil {
+				return err
+			}
+			data := a.Data[r0*h : r1*h]
+			if rows != r1-r0 {
+				pad = append(pad[:0], data...)
+				pad = append(pad, make([]float32, (rows-(r1-r0))*h)...)
+				data = pad
+			}
+			ab, releaseA, err := e.upload(data, rows, h, false)
+			if err != nil {
+				return fmt.Errorf("a rows %d–%d: %w", r0, r1, err)
+			}
+			dst := out[r0*nc : r1*nc]
+			var tmp []float32
+			if rows != r1-r0 {
+				tmp = make([]float32, rows*nc)
+				dst = tmp
+			}
+			err = e.run(g, []compute.Buffer{ab, bb}, dst)
+			releaseA()
+			if err != nil {
+				return err
+			}
+			if tmp != nil {
+				copy(out[r0*nc:r1*nc], tmp)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, e.errf("ChunkMax", fmt.Errorf("%v against %v, chunk %d: %w", a, b, chunk, err))
+	}
+	return out, nil
+}
+
+func (e *Engine) errf(op string, err error) error {
+	return fmt.Errorf("gomlxengine %s: %s: %w", e.name, op, err)
+}
+
+// locked runs f holding the engine's lock, with GoMLX panics turned into
+// errors.
+func (e *Engine) locked(f func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("engine is closed")
+	}
+	e.clock++
+	return catch(f)
+}
+
+// check rejects matrices whose data does not match their shape.
+func check(name string, m weights.Matrix) error {
+	if m.Rows < 0 || m.Cols < 0 {
+		return fmt.Errorf("%s has negative shape %d×%d", name, m.Rows, m.Cols)
+	}
+	if size, ok := mulOK(m.Rows, m.Cols); !ok || size != len(m.Data) {
+		return fmt.Errorf("%s is %d×%d but holds %d values", name, m.Rows, m.Cols, len(m.Data))
+	}
+	return nil
+}
+
+// mulOK returns a·b for non-negative a, b, and false when it overflows an int.
+func mulOK(a, b int) (int, bool) {
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	if a > math.MaxInt/b {
+		return 0, false
+	}
+	return a * b, true
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// Graphs.
+
+type op int
+
+const (
+	opMatMul op = iota
+	opChunkMax
+)
+
+// graphKey identifies a compiled graph: MatMul of r×h by h×n, or ChunkMax
+// of r×h against n×h in chunks of chunk.
+type graphKey struct {
+	op             op
+	r, h, n, chunk int
+}
+
+type cachedGraph struct {
+	key  graphKey
+	g    *graph.Graph
+	used uint64
+}
+
+// graph returns the compiled graph for k, building it on first use.
+// Called with e.mu held.
+func (e *Engine) graph(k graphKey, build func(*graph.Graph, graphKey) *graph.Node) (*graph.Graph, error) {
+	for _, c := range e.graphs {
+		if c.key == k {
+			c.used = e.clock
+			return c.g, nil
+		}
+	}
+	g := graph.NewGraph(e.backend, fmt.Sprintf("lenskit_%v_%dx%dx%d_c%d", k.op, k.r, k.h, k.n, k.chunk))
+	err := catch(func() error { return g.Compile(build(g, k)) })
+	if err != nil {
+		_ = catch(func() error { g.Finalize(); return nil })
+		return nil, fmt.Errorf("compiling graph for %v: %w", k, err)
+	}
+	if len(e.graphs) >= maxGraphs {
+		i := oldest(e.graphs, func(c *cachedGraph) uint64 { return c.used })
+		e.graphs[i].g.Finalize()
+		e.graphs = append(e.graphs[:i], e.graphs[i+1:]...)
+	}
+	e.graphs = append(e.graphs, &cachedGraph{key: k, g: g, used: e.clock})
+	return g, nil
+}
+
+func (o op) String() string {
+	if o == opMatMul {
+		return "matmul"
+	}
+	return "chunkmax"
+}
+
+func f32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+
+// buildMatMul: x (r×h) · w (h×n).
+func buildMatMul(g *graph.Graph, k graphKey) *graph.Node {
+	x := graph.Parameter(g, "x", f32(k.r, k.h))
+	w := graph.Parameter(g, "w", f32(k.h, k.n))
+	return graph.Dot(x, w).Product()
+}
+
+// buildChunkMax: a (r×h), b (n×h) → r × ceil(n/chunk) chunk maxima of a·bᵀ.
+func buildChunkMax(g *graph.Graph, k graphKey) *graph.Node {
+	a := graph.Parameter(g, "a", f32(k.r, k.h))
+	b := graph.Parameter(g, "b", f32(k.n, k.h))
+	s := graph.Dot(a, b).General([]int{1}, nil, []int{1}, nil) // r × n
+	nc := (k.n + k.chunk - 1) / k.chunk
+	if pad := nc*k.chunk - k.n; pad > 0 {
+		negInf := graph.Const(g, float32(math.Inf(-1)))
+		s = graph.Pad(s, negInf, compute.PadAxis{}, compute.PadAxis{End: pad})
+	}
+	s = graph.Reshape(s, k.r, nc, k.chunk)
+	return graph.ReduceMax(s, 2)
+}
+
+// run executes g on inputs (never donated) and copies its single float32
+// output into out, which must have the output's size. Called with e.mu held.
+func (e *Engine) run(g *graph.Graph, inputs []compute.Buffer, out []float32) error {
+	outs := g.RunWithBuffers(inputs, make([]bool, len(inputs)), 0)
+	defer func() {
+		for _, t := range outs {
+			_ = t.FinalizeAll()
+		}
+	}()
+	if len(outs) != 1 {
+		return fmt.Errorf("graph %s returned %d outputs, want 1", g.Name(), len(outs))
+	}
+	if sz := outs[0].Shape().Size(); sz != len(out) {
+		return fmt.Errorf("graph %s returned %s, want %d values", g.Name(), outs[0].Shape(), len(out))
+	}
+	buf, err := outs[0].Buffer(e.backend, 0)
+	if err != nil {
+		return err
+	}
+	return buf.ToFlatData(out)
+}
+
+// Device buffers.
+
+// A cachedBuf keeps an operand on the device between calls. It holds the
+// operand's slice, so the garbage collector cannot free it and hand its
+// address to a different matrix while the entry lives; fp catches the
+// common misuse of refilling the same slice.
+type cachedBuf struct {
+	ptr        *float32
+	rows, cols int
+	data       []float32
+	fp         fingerprint
+	buf        compute.Buffer
+	used       uint64
+}
+
+type fingerprint [33]uint32
+
+func fingerprintOf(data []float32) fingerprint {
+	var fp fingerprint
+	last := len(data) - 1
+	for i := range fp {
+		fp[i] = math.Float32bits(data[last*i/(len(fp)-1)])
+	}
+	return fp
+}
+
+// upload returns data (rows × cols) as a device buffer and the function
+// that releases it. With cache, the buffer is kept for later calls with the
+// same slice (and released by eviction instead). Called with e.mu held.
+func (e *Engine) upload(data []float32, rows, cols int, cache bool) (compute.Buffer, func(), error) {
+	if !cache {
+		buf, err := e.backend.BufferFromFlatData(0, data, f32(rows, cols))
+		if err != nil {
+			return nil, nil, err
+		}
+		return buf, func() { _ = buf.Finalize() }, nil
+	}
+	ptr := unsafe.SliceData(data)
+	fp := fingerprintOf(data)
+	for i, c := range e.bufs {
+		if c.ptr == ptr && c.rows == rows && c.cols == cols && len(c.data) == len(data) {
+			if c.fp == fp {
+				c.used = e.clock
+				return c.buf, func() {}, nil
+			}
+			// Same memory, new contents: drop the stale copy.
+			_ = c.buf.Finalize()
+			e.bufs = append(e.bufs[:i], e.bufs[i+1:]...)
+			break
+		}
+	}
+	buf, err := e.backend.BufferFromFlatData(0, data, f32(rows, cols))
+	if err != nil {
+		return nil, nil, err
+	}
+	total := 4 * len(data)
+	for _, c := range e.bufs {
+		total += 4 * len(c.data)
+	}
+	for len(e.bufs) > 0 && (len(e.bufs) >= maxBufs || total > maxBufBytes) {
+		i := oldest(e.bufs, func(c *cachedBuf) uint64 { return c.used })
+		total -= 4 * len(e.bufs[i].data)
+		_ = e.bufs[i].buf.Finalize()
+		e.bufs = append(e.bufs[:i], e.bufs[i+1:]...)
+	}
+	if total > maxBufBytes {
+		return buf, func() { _ = buf.Finalize() }, nil // too large to keep
+	}
+	e.bufs = append(e.bufs, &cachedBuf{ptr: ptr, rows: rows, cols: cols, data: data, fp: fp, buf: buf, used: e.clock})
+	return buf, func() {}, nil
+}
+
+func oldest[T any](s []T, used func(T) uint64) int {
+	i := 0
+	for j := range s {
+		if used(s[j]) < used(s[i]) {
+			i = j
+		}
+	}
+	return i
+}
