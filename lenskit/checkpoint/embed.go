@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -46,11 +47,12 @@ func embeddedSource() source {
 	}
 	return source{
 		files: sub,
-		mapFile: func(name string) ([]byte, func() error, error) {
+		mapFile: func(name string) (mapped, error) {
 			if name != SafetensorsFile {
-				return nil, nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+				return mapped{}, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 			}
-			return embeddedBytes(), func() error { return nil }, nil
+			b := embeddedBytes()
+			return mapped{data: b, ra: bytes.NewReader(b), close: func() error { return nil }}, nil
 		},
 		show: func(name string) string { return EmbeddedID + "/" + name },
 	}

@@ -2,16 +2,19 @@
 
 package checkpoint
 
-import "os"
+import (
+	"bytes"
+	"os"
+)
 
 // mapFile reads the whole file: on systems without mmap support in the
 // standard library the checkpoint is copied into memory once. Only Unix
 // systems get the lazy, page-cache-backed behaviour described in the package
 // documentation.
-func mapFile(path string) (data []byte, unmap func() error, err error) {
-	data, err = os.ReadFile(path)
+func mapFile(path string) (mapped, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return mapped{}, err
 	}
-	return data, func() error { return nil }, nil
+	return mapped{data: data, ra: bytes.NewReader(data), close: func() error { return nil }}, nil
 }

@@ -3,6 +3,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -17,29 +18,37 @@ import (
 // truncates the file while it is mapped, touching the lost pages raises
 // SIGBUS; the Hugging Face cache never rewrites a blob in place, and local
 // checkpoints are expected to be left alone while open.
-func mapFile(path string) (data []byte, unmap func() error, err error) {
+//
+// The file stays open as the ReaderAt for metadata reads (see mapped).
+func mapFile(path string) (m mapped, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return mapped{}, err
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return mapped{}, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", path)
+		return mapped{}, fmt.Errorf("%s: not a regular file", path)
 	}
 	size := st.Size()
 	if size == 0 {
-		return []byte{}, func() error { return nil }, nil
+		return mapped{data: []byte{}, ra: f, close: f.Close}, nil
 	}
 	if int64(int(size)) != size || size < 0 {
-		return nil, nil, fmt.Errorf("%s: file of %d bytes is too large to map", path, size)
+		return mapped{}, fmt.Errorf("%s: file of %d bytes is too large to map", path, size)
 	}
-	data, err = syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: mmap: %w", path, err)
+		return mapped{}, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	return data, func() error { return syscall.Munmap(data) }, nil
+	return mapped{data: data, ra: f, close: func() error {
+		return errors.Join(syscall.Munmap(data), f.Close())
+	}}, nil
 }

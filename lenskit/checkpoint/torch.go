@@ -187,17 +187,23 @@ func storageID(pid any) (*storageRef, error) {
 // (row-major strides), as state_dict() tensors are; several tensors may share
 // one storage, as tied weights do.
 func ParseTorch(file string, data []byte) ([]*Tensor, error) {
+	return parseTorch(file, data, bytes.NewReader(data))
+}
+
+// parseTorch is ParseTorch reading zip directories and local headers through
+// ra (the same file as data) rather than through data; see mapped.
+func parseTorch(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) {
 	if len(data) >= 4 && string(data[:4]) == "PK\x03\x04" {
-		return parseTorchZip(file, data)
+		return parseTorchZip(file, data, ra)
 	}
 	if len(data) >= 2 && data[0] == 0x80 {
-		return parseTorchLegacy(file, data)
+		return parseTorchLegacy(file, data, ra)
 	}
 	return nil, fault(file, "", ErrMalformed, "neither a zip archive nor a pickle stream (torch.save output starts with one of the two)")
 }
 
-func parseTorchZip(file string, data []byte) ([]*Tensor, error) {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+func parseTorchZip(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) {
+	zr, err := zip.NewReader(ra, int64(len(data)))
 	if err != nil {
 		return nil, fault(file, "", ErrMalformed, "zip: %v", err)
 	}
@@ -326,7 +332,7 @@ var (
 	legacyProtocol = 1001
 )
 
-func parseTorchLegacy(file string, data []byte) ([]*Tensor, error) {
+func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) {
 	pos := 0
 	next := func(what string) (any, error) {
 		n, err := scanPickle(data[pos:])
@@ -404,10 +410,14 @@ func parseTorchLegacy(file string, data []byte) ([]*Tensor, error) {
 		if _, dup := storages[key]; dup {
 			return nil, fault(file, "", ErrMalformed, "storage %q listed twice", key)
 		}
+		var cnt [8]byte
 		if len(data)-pos < 8 {
 			return nil, fault(file, "", ErrTruncated, "storage %q: no element count at byte %d", key, pos)
 		}
-		count := binary.LittleEndian.Uint64(data[pos:])
+		if _, err := ra.ReadAt(cnt[:], int64(pos)); err != nil {
+			return nil, &FileError{File: file, Err: err}
+		}
+		count := binary.LittleEndian.Uint64(cnt[:])
 		pos += 8
 		if count != uint64(ref.numel) {
 			return nil, fault(file, "", ErrMalformed, "storage %q has %d elements, the pickle says %d", key, count, ref.numel)
