@@ -1,0 +1,98 @@
+// Package checkpoint turns the name of a model into its config and lazily
+// opened tensors: "" for the embedded tiny Polish GPT-2, a local directory in
+// the Hugging Face layout, or a hub id "owner/model[@revision]".
+//
+// # Files and formats
+//
+// A checkpoint directory holds config.json and one of, in order of
+// preference, model.safetensors.index.json (sharded safetensors),
+// model.safetensors, pytorch_model.bin.index.json (sharded torch) or
+// pytorch_model.bin; tokenizer files beside them are reachable through
+// Checkpoint.Files. Safetensors may hold F32, F16, BF16 or F64 tensors (and
+// integer buffers); torch files may be torch.save's zip archive (torch ≥ 1.6)
+// or its older single-stream layout.
+//
+// Files are memory-mapped and only headers are read at open: a 1.4 GB
+// GPT-2-medium-shaped checkpoint opens in about a millisecond from the page
+// cache with about 10 MB of RSS (see cmd/lkbench-open and
+// BenchmarkOpenMedium in lenskit/weights). F32 tensors are handed out as
+// views of the mapping; F16, BF16 and F64 tensors are converted to float32 the
+// first time somebody asks, once per tensor. Everything handed out is
+// read-only.
+//
+// The safetensors parser is this package's own (ParseSafetensors) rather
+// than go-huggingface's models/safetensors, whose reader, read for v0.4.0,
+// slices its map with the header's offsets unchecked (a bad offset panics),
+// does not look for overlapping tensors or compare the header length with the
+// file size, copies each tensor into a GoMLX tensor and needs a hub.Repo and
+// a compute backend to open a local file. Torch pickles are unpickled by
+// github.com/nlpodyssey/gopickle's pickle package, but not through its
+// pytorch package, which reads every storage into Go memory: here storages
+// become references into the mapped zip entries, the stream is pre-scanned
+// so the unpickler never allocates more than the input's size, and only the
+// classes a state dict uses are resolved (see ParseTorch). Unpickling never
+// runs code.
+//
+// # The hub and its cache
+//
+// Load downloads into the cache layout of Python's huggingface_hub
+// (models--owner--name/{blobs,snapshots,refs}), so both share downloads; hub
+// file transfers go through go-huggingface's downloader. It reads the same
+// environment variables, with the same defaults:
+//
+//	HF_HOME          base directory (default $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface)
+//	HF_HUB_CACHE     the hub cache (default $HF_HOME/hub; HUGGINGFACE_HUB_CACHE also read)
+//	HF_TOKEN         access token; else the file HF_TOKEN_PATH (default $HF_HOME/token)
+//	HF_ENDPOINT      hub URL (default https://huggingface.co)
+//	HF_HUB_OFFLINE   1/ON/YES/TRUE: never touch the network; use the cache or fail with ErrNotCached
+//
+// Options (WithCacheDir, WithToken, WithEndpoint, WithOffline, WithProgress,
+// WithRefresh) override them. A revision that resolves, through refs/ or
+// because it is a commit hash, to a snapshot holding config and weights is
+// opened without any network access; WithRefresh asks the hub what a branch
+// points to now. Downloads fetch config.json, the weights and the tokenizer
+// files, verify size (and SHA-256 for LFS files) and write refs/<revision>
+// last. The revision lookup and the per-file HEAD request are made here on
+// net/http (see fetchInfo and fetch for what go-huggingface v0.4.0 lacks), so
+// that 401 and 404 become ErrUnauthorized and ErrNotFound with a hint about
+// HF_TOKEN.
+//
+// # Bad input
+//
+// Every fault in a file is an error value naming the file (and the tensor),
+// wrapping one of the sentinel errors so callers can tell faults apart; the
+// weights package adds the checks that need config.json's meaning. Each row
+// is a case of TestBadInput in lenskit/weights or of the table tests here.
+//
+//	| Input                                   | Error (abridged)                                                                          | errors.Is             |
+//	|-----------------------------------------|-------------------------------------------------------------------------------------------|-----------------------|
+//	| missing directory                       | checkpoint: stat DIR: no such file or directory                                           | fs.ErrNotExist        |
+//	| missing config.json                     | checkpoint: DIR/config.json: missing file: no such file or directory                      | fs.ErrNotExist        |
+//	| no weights file                         | checkpoint: DIR: no weights file: none of model.safetensors.index.json, …                 | ErrNoWeights          |
+//	| missing shard                           | checkpoint: DIR/model-00002-of-00003.safetensors: missing file: …                         | fs.ErrNotExist        |
+//	| shard lacks a tensor its index lists    | checkpoint: DIR/model-00001-of-00003.safetensors: tensor "…": malformed: listed in the index… | ErrMalformed      |
+//	| index names a file outside the dir      | checkpoint: DIR/model.safetensors.index.json: tensor "…": malformed: shard "../x" is not a file name inside the checkpoint | ErrMalformed |
+//	| truncated file                          | checkpoint: DIR/model.safetensors: truncated: the header describes N bytes of tensor data, the file holds M | ErrTruncated |
+//	| header larger than the file             | checkpoint: DIR/model.safetensors: truncated: header length N larger than the file (M bytes after the length field) | ErrTruncated |
+//	| header over 100 MB / not JSON / dup key | checkpoint: FILE: malformed: header length N exceeds the 100000000-byte limit (…)          | ErrMalformed          |
+//	| overlapping offsets                     | checkpoint: FILE: tensor "b": bad tensor offsets: bytes [x, y] overlap tensor "a" [x, y]  | ErrOffsets            |
+//	| out-of-range offsets                    | checkpoint: FILE: tensor "…": bad tensor offsets: data_offsets [x, y] outside the data area of N bytes | ErrOffsets |
+//	| size disagrees with shape × dtype       | checkpoint: FILE: tensor "…": bad tensor offsets: data_offsets [0, 8] hold 8 bytes, but F32[3] needs 12 | ErrOffsets |
+//	| unknown dtype                           | checkpoint: FILE: tensor "…": unknown dtype: "F24"                                        | ErrDType              |
+//	| dtype not a float where weights are     | weights: FILE: tensor "…": tensor does not match config.json: dtype I32 is not a float type | weights.ErrShape    |
+//	| shape disagrees with config.json        | weights: FILE: tensor "…h.0.mlp.c_fc.weight": tensor does not match config.json: shape [8 32], config.json implies [8 64] (n_embd=8, n_inner=64) | weights.ErrShape |
+//	| tensor missing                          | weights: DIR: tensor does not match config.json: tensor "h.2.ln_1.weight" (or "transformer.h.2.ln_1.weight") is missing | weights.ErrShape |
+//	| impossible config (heads ∤ d_model)     | weights: DIR/config.json: bad config: n_embd 8 is not a multiple of n_head 3              | weights.ErrConfig     |
+//	| unknown model_type                      | weights: DIR: unsupported model_type "llama" in config.json (supported: gpt2)             | weights.ErrModelType  |
+//	| pickle names a class outside the list   | checkpoint: FILE: archive/data.pkl: unsupported: pickle refers to builtins.eval, which is not among the classes a state dict uses | ErrUnsupported |
+//	| damaged pickle / zip                    | checkpoint: FILE: malformed: archive/data.pkl: zip: checksum error                        | ErrMalformed          |
+//	| non-contiguous torch tensor             | checkpoint: FILE: tensor "t": unsupported: non-contiguous tensor (size [4 3], stride [1 4]) | ErrUnsupported       |
+//	| hub: private model, no token            | checkpoint: owner/m@main: revision lookup: unauthorized (…): no token was sent: set HF_TOKEN … | ErrUnauthorized  |
+//	| hub: unknown model or revision          | checkpoint: owner/m@main: revision lookup: not found (Repository Not Found)               | ErrNotFound           |
+//	| offline and not cached                  | checkpoint: owner/m@main: not cached: the model is not in the Hugging Face cache at DIR and HF_HUB_OFFLINE is set … | ErrNotCached |
+//	| download cut short                      | checkpoint: owner/m@main: downloading model.safetensors: truncated: download incomplete: … | ErrTruncated         |
+//
+// A tokenizer vocabulary smaller than the embedding is checked where the
+// vocabulary and the weights meet (the lenskit facade), against
+// weights.Arch.Vocab.
+package checkpoint
