@@ -70,12 +70,19 @@ func parallelRows(n, step int, f func(lo, hi int)) {
 	wg.Wait()
 }
 
-func (cpuEngine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
-	if x.Cols != w.Rows {
-		return weights.Matrix{}, fmt.Errorf("project: MatMul of %v by %v", x, w)
+func (e cpuEngine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
+	out := weights.NewMatrix(x.Rows, w.Cols)
+	return out, e.MatMulInto(x, w, out)
+}
+
+// MatMulInto computes x·w into out (x.Rows × w.Cols), so that benchmarks of
+// a plain GEMM measure arithmetic rather than page faults of a fresh
+// output.
+func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
+	if x.Cols != w.Rows || out.Rows != x.Rows || out.Cols != w.Cols {
+		return fmt.Errorf("project: MatMul of %v by %v into %v", x, w, out)
 	}
 	n, d, m := x.Rows, x.Cols, w.Cols
-	out := weights.NewMatrix(n, m)
 	if m == 2 {
 		wx, wy := w.Col(0), w.Col(1)
 		parallelRows(n, 1024, func(lo, hi int) {
@@ -95,7 +102,7 @@ func (cpuEngine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 				}
 			}
 		})
-		return out, nil
+		return nil
 	}
 	panels := (m + kernel.F32Cols - 1) / kernel.F32Cols
 	packed := make([][]float32, panels)
@@ -126,7 +133,7 @@ func (cpuEngine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 			}
 		}
 	})
-	return out, nil
+	return nil
 }
 
 func (e cpuEngine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {

@@ -1,11 +1,12 @@
 package project
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"runtime"
 	"slices"
-	"sort"
+
 	"sync"
 	"sync/atomic"
 
@@ -232,7 +233,7 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 	for i := range order {
 		order[i] = int32(i)
 	}
-	sort.SliceStable(order, func(a, b int) bool { return normR[order[a]] > normR[order[b]] })
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(normR[b], normR[a]) })
 
 	panels := (n + panelRows - 1) / panelRows
 	np := panels * panelRows
@@ -451,21 +452,24 @@ func (s *searcher) excluded(c cand) bool {
 func (s *searcher) seed() {
 	const m = 48
 	s.seedHeap = topHeap{k: s.q.K}
-	pick := func(sd *side, byFirst int) []int {
+	pick := func(sd *side, byFirst float64) []int {
 		n := sd.n
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
+		if byFirst == 0 { // by norm: sides are sorted already
+			return seq(min(m, n))
 		}
-		switch byFirst {
-		case 0: // by norm: already sorted
-			return idx[:min(m, n)]
-		case 1:
-			sort.SliceStable(idx, func(a, b int) bool { return sd.first[idx[a]*boundCoords] > sd.first[idx[b]*boundCoords] })
-		case -1:
-			sort.SliceStable(idx, func(a, b int) bool { return sd.first[idx[a]*boundCoords] < sd.first[idx[b]*boundCoords] })
+		// The m rows with the largest byFirst·x'₁, by selection.
+		idx := seq(n)
+		key := func(i int) float64 { return byFirst * sd.first[i*boundCoords] }
+		top := idx[:0:0]
+		for _, i := range idx {
+			top = append(top, i)
+			if len(top) > 2*m {
+				slices.SortFunc(top, func(a, b int) int { return cmp.Compare(key(b), key(a)) })
+				top = top[:m]
+			}
 		}
-		return idx[:min(m, n)]
+		slices.SortFunc(top, func(a, b int) int { return cmp.Compare(key(b), key(a)) })
+		return top[:min(m, len(top))]
 	}
 	tried := map[[2]int]bool{} // the three seed sets overlap; a pair may enter the heap once
 	try := func(ri, cj []int) {

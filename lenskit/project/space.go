@@ -120,4 +120,4 @@ func (s *Space) view(kind Kind, layer, head int) (*HeadView, error) {
 
 // maxCachedHeads bounds the head views a Space keeps (each holds two
 // Vocab × d_head factors: 26 MB for GPT-2 medium).
-const maxCachedHeads = 16
+const maxCachedHeads = 4
