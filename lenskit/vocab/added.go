@@ -22,9 +22,10 @@ type addedToken struct {
 }
 
 type addedMatcher struct {
-	first  [256]bool             // first bytes of any added token
-	byByte [256][]addedToken     // candidates by first byte, longest first
-	all    map[string]addedToken // content → token
+	first   [256]bool             // first bytes of any added token
+	byByte  [256][]addedToken     // candidates by first byte, longest first
+	all     map[string]addedToken // content → token
+	newline bool                  // some added token contains "\n"
 }
 
 func newAddedMatcher(toks []addedToken) addedMatcher {
@@ -35,6 +36,7 @@ func newAddedMatcher(toks []addedToken) addedMatcher {
 			continue
 		}
 		a.all[t.content] = t
+		a.newline = a.newline || strings.Contains(t.content, "\n")
 		c := t.content[0]
 		a.first[c] = true
 		a.byByte[c] = append(a.byByte[c], t)

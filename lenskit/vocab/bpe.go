@@ -1,7 +1,6 @@
 package vocab
 
 import (
-	"container/heap"
 	"fmt"
 	"strings"
 )
@@ -82,22 +81,55 @@ type pairItem struct {
 	rank, left, right, a, b int32
 }
 
+// pairHeap is a binary min-heap of pairItems by (rank, left). It is typed,
+// not container/heap, so that pushing and popping do not allocate.
 type pairHeap []pairItem
 
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(i, j int) bool {
+func (h pairHeap) less(i, j int) bool {
 	if h[i].rank != h[j].rank {
 		return h[i].rank < h[j].rank
 	}
 	return h[i].left < h[j].left
 }
-func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pairItem)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *pairHeap) push(x pairItem) {
+	*h = append(*h, x)
+	q := *h
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *pairHeap) pop() pairItem {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && q.less(r, l) {
+			m = r
+		}
+		if !q.less(m, i) {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 // bpeHeap is bpeWord for long words: a doubly linked list of symbols and a
@@ -120,15 +152,14 @@ func (m *model) bpeHeap(syms []int32) []int32 {
 			return
 		}
 		if mg, ok := m.merges[pairKey(syms[l], syms[r])]; ok {
-			h = append(h, pairItem{mg.rank, l, r, syms[l], syms[r]})
+			h.push(pairItem{mg.rank, l, r, syms[l], syms[r]})
 		}
 	}
 	for i := 0; i+1 < n; i++ {
 		push(int32(i), int32(i+1))
 	}
-	heap.Init(&h)
-	for h.Len() > 0 {
-		it := heap.Pop(&h).(pairItem)
+	for len(h) > 0 {
+		it := h.pop()
 		l, r := it.left, it.right
 		if !alive[l] || !alive[r] || next[l] != r || syms[l] != it.a || syms[r] != it.b {
 			continue
@@ -139,14 +170,8 @@ func (m *model) bpeHeap(syms []int32) []int32 {
 		if next[r] >= 0 {
 			prev[next[r]] = l
 		}
-		for _, p := range [][2]int32{{prev[l], l}, {l, next[l]}} {
-			if p[0] < 0 || p[1] < 0 {
-				continue
-			}
-			if mg, ok := m.merges[pairKey(syms[p[0]], syms[p[1]])]; ok {
-				heap.Push(&h, pairItem{mg.rank, p[0], p[1], syms[p[0]], syms[p[1]]})
-			}
-		}
+		push(prev[l], l)
+		push(l, next[l])
 	}
 	out := syms[:0]
 	for i := int32(0); i >= 0 && int(i) < n; i = next[i] {

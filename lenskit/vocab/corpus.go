@@ -294,6 +294,10 @@ func (p *pool) readLines(path string) error {
 			return &FileError{File: path, Where: fmt.Sprintf("line %d", line), Err: rerr}
 		}
 		cut := len(data)
+		if eof && len(data)-(bytes.LastIndexByte(data, '\n')+1) > maxRecordBytes {
+			last := line + int64(bytes.Count(data, []byte{'\n'}))
+			return fileErr(path, fmt.Sprintf("line %d", last), "line is longer than %d bytes", maxRecordBytes)
+		}
 		if !eof {
 			cut = bytes.LastIndexByte(data, '\n') + 1
 			if cut == 0 {

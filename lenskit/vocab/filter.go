@@ -95,53 +95,64 @@ type listFilter struct{ l *TokenList }
 func (f listFilter) Keep(v *Vocab, id int) bool {
 	return v.ok(id) && f.l != nil && f.l.containsNormalized(v.form[id])
 }
-func (f listFilter) String() string { return f.l.String() }
+func (f listFilter) String() string {
+	if f.l == nil {
+		return "list(nil)"
+	}
+	return f.l.String()
+}
 func (f listFilter) cacheKey() (string, bool) {
+	if f.l == nil {
+		return "list(nil)", true
+	}
 	return f.l.String() + "#" + f.l.fingerprint, true
 }
 
 // InList keeps tokens whose Form is in the list (compared case-folded
-// without the space marker, as the seed does with its token list).
+// without the space marker, as the seed does with its token list). A nil
+// list keeps nothing.
 func InList(l *TokenList) Filter { return listFilter{l} }
 
-type andFilter []Filter
+// andFilter and the other composite filters are pointers, so that filters
+// stay comparable (usable as map keys) whatever they hold.
+type andFilter struct{ fs []Filter }
 
-func (a andFilter) Keep(v *Vocab, id int) bool {
+func (a *andFilter) Keep(v *Vocab, id int) bool {
 	if !v.ok(id) {
 		return false
 	}
-	for _, f := range a {
+	for _, f := range a.fs {
 		if !f.Keep(v, id) {
 			return false
 		}
 	}
 	return true
 }
-func (a andFilter) String() string {
-	if len(a) == 0 {
+func (a *andFilter) String() string {
+	if len(a.fs) == 0 {
 		return "all"
 	}
-	return joinFilters(a, "+", false)
+	return joinFilters(a.fs, "+", false)
 }
-func (a andFilter) cacheKey() (string, bool) { return joinKeys(a, "and") }
+func (a *andFilter) cacheKey() (string, bool) { return joinKeys(a.fs, "and") }
 
-type orFilter []Filter
+type orFilter struct{ fs []Filter }
 
-func (o orFilter) Keep(v *Vocab, id int) bool {
-	for _, f := range o {
+func (o *orFilter) Keep(v *Vocab, id int) bool {
+	for _, f := range o.fs {
 		if f.Keep(v, id) {
 			return true
 		}
 	}
 	return false
 }
-func (o orFilter) String() string {
-	if len(o) == 0 {
+func (o *orFilter) String() string {
+	if len(o.fs) == 0 {
 		return "none"
 	}
-	return joinFilters(o, "|", true)
+	return joinFilters(o.fs, "|", true)
 }
-func (o orFilter) cacheKey() (string, bool) { return joinKeys(o, "or") }
+func (o *orFilter) cacheKey() (string, bool) { return joinKeys(o.fs, "or") }
 
 func joinFilters(fs []Filter, sep string, paren bool) string {
 	parts := make([]string, len(fs))
@@ -179,19 +190,19 @@ func nonNil(fs []Filter) []Filter {
 
 // And keeps the tokens every filter keeps; nil filters are ignored and And()
 // keeps everything. Its String joins the parts with "+": "alnum+no-brackets".
-func And(fs ...Filter) Filter { return andFilter(nonNil(fs)) }
+func And(fs ...Filter) Filter { return &andFilter{nonNil(fs)} }
 
 // Or keeps the tokens any filter keeps; nil filters are ignored and Or()
 // keeps nothing. Its String is "(a|b)".
-func Or(fs ...Filter) Filter { return orFilter(nonNil(fs)) }
+func Or(fs ...Filter) Filter { return &orFilter{nonNil(fs)} }
 
 type funcFilter struct {
 	name string
 	keep func(v *Vocab, id int) bool
 }
 
-func (f funcFilter) Keep(v *Vocab, id int) bool { return v.ok(id) && f.keep != nil && f.keep(v, id) }
-func (f funcFilter) String() string             { return f.name }
+func (f *funcFilter) Keep(v *Vocab, id int) bool { return v.ok(id) && f.keep != nil && f.keep(v, id) }
+func (f *funcFilter) String() string             { return f.name }
 
 // FilterFunc makes a researcher-defined filter: name is what findings record,
 // keep decides. Its results are not cached by Select (two cells may define
@@ -199,7 +210,7 @@ func (f funcFilter) String() string             { return f.name }
 // composition containing it or of Filter implementations from other
 // packages.
 func FilterFunc(name string, keep func(v *Vocab, id int) bool) Filter {
-	return funcFilter{name: name, keep: keep}
+	return &funcFilter{name: name, keep: keep}
 }
 
 func keyOf(f Filter) (string, bool) {

@@ -27,7 +27,7 @@ func sharedPath(t testing.TB, rel string) string {
 	return ""
 }
 
-func modelDir(t testing.TB) string  { return sharedPath(t, "models/tiny-pl-gpt2") }
+func modelDir(t testing.TB) string   { return sharedPath(t, "models/tiny-pl-gpt2") }
 func corpusPath(t testing.TB) string { return sharedPath(t, "corpus/pl.txt") }
 
 var (

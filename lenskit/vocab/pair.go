@@ -116,10 +116,10 @@ func withinOneEdit(x, y []rune) bool {
 	return false
 }
 
-type anyPair []PairFilter
+type anyPair struct{ pfs []PairFilter }
 
-func (p anyPair) Exclude(v *Vocab, a, b int) bool {
-	for _, f := range p {
+func (p *anyPair) Exclude(v *Vocab, a, b int) bool {
+	for _, f := range p.pfs {
 		if f.Exclude(v, a, b) {
 			return true
 		}
@@ -127,12 +127,12 @@ func (p anyPair) Exclude(v *Vocab, a, b int) bool {
 	return false
 }
 
-func (p anyPair) String() string {
-	if len(p) == 0 {
+func (p *anyPair) String() string {
+	if len(p.pfs) == 0 {
 		return "exclude-none"
 	}
-	parts := make([]string, len(p))
-	for i, f := range p {
+	parts := make([]string, len(p.pfs))
+	for i, f := range p.pfs {
 		parts[i] = f.String()
 	}
 	return strings.Join(parts, "+")
@@ -141,10 +141,10 @@ func (p anyPair) String() string {
 // AnyPair excludes a pair when any of pfs excludes it; nil entries are
 // ignored and AnyPair() excludes nothing.
 func AnyPair(pfs ...PairFilter) PairFilter {
-	out := make(anyPair, 0, len(pfs))
+	out := &anyPair{make([]PairFilter, 0, len(pfs))}
 	for _, f := range pfs {
 		if f != nil {
-			out = append(out, f)
+			out.pfs = append(out.pfs, f)
 		}
 	}
 	return out

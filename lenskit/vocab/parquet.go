@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Limits for parquet input, checked against the file's own metadata before
@@ -17,6 +19,7 @@ import (
 const (
 	maxParquetFooter = 64 << 20
 	maxParquetChunk  = 2 << 30 // uncompressed bytes of one column chunk
+	maxParquetHeader = 1 << 20 // one page header
 )
 
 // ParquetTokens is CorpusTokens for one column of a Hugging Face dataset
@@ -85,6 +88,9 @@ func ParquetTokens(v *Vocab, path string, column string, topN int, progress func
 		if md.TotalUncompressedSize < 0 || md.TotalUncompressedSize > maxParquetChunk {
 			return nil, fileErr(path, fmt.Sprintf("row group %d, column %s", g, column), "uncompressed size %d is over the %d-byte limit", md.TotalUncompressedSize, int64(maxParquetChunk))
 		}
+		if err := checkParquetPages(f, size, &md); err != nil {
+			return nil, fileErr(path, fmt.Sprintf("row group %d, column %s", g, column), "%v", err)
+		}
 		total += md.TotalCompressedSize
 	}
 	p := newPool(v, progress, total)
@@ -120,6 +126,54 @@ func checkParquetFooter(r io.ReaderAt, size int64) error {
 	}
 	if n > maxParquetFooter {
 		return fmt.Errorf("footer length %d is over the %d-byte limit", n, maxParquetFooter)
+	}
+	return nil
+}
+
+// checkParquetPages walks the page headers of one column chunk and checks
+// that every page's sizes fit in the chunk, before parquet-go allocates the
+// buffers those headers ask for. Headers are decoded from a bounded window,
+// so a lying length inside a header cannot allocate either.
+func checkParquetPages(r io.ReaderAt, size int64, md *format.ColumnMetaData) error {
+	start := md.DataPageOffset
+	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+		start = md.DictionaryPageOffset
+	}
+	end := start + md.TotalCompressedSize
+	if start < 4 || end > size || end < start {
+		return fmt.Errorf("column chunk [%d, %d) does not fit in the %d-byte file", start, end, size)
+	}
+	proto := &thrift.CompactProtocol{}
+	buf := make([]byte, 64<<10)
+	for pos := start; pos < end; {
+		var h format.PageHeader
+		var hl int64
+		for win := int64(64 << 10); ; win = maxParquetHeader {
+			n := min(win, end-pos)
+			if int64(len(buf)) < n {
+				buf = make([]byte, n)
+			}
+			if _, err := r.ReadAt(buf[:n], pos); err != nil {
+				return fmt.Errorf("page header at offset %d: %v", pos, err)
+			}
+			h = format.PageHeader{}
+			pr := proto.NewReaderFromBytes(buf[:n])
+			err := thrift.NewDecoder(pr).Decode(&h)
+			if err == nil {
+				hl = int64(pr.BytesRead())
+				break
+			}
+			if win == maxParquetHeader || n == end-pos {
+				return fmt.Errorf("page header at offset %d: %v", pos, err)
+			}
+		}
+		if h.CompressedPageSize < 0 || int64(h.CompressedPageSize) > end-pos-hl {
+			return fmt.Errorf("page at offset %d: compressed size %d does not fit in its column chunk", pos, h.CompressedPageSize)
+		}
+		if h.UncompressedPageSize < 0 || int64(h.UncompressedPageSize) > md.TotalUncompressedSize {
+			return fmt.Errorf("page at offset %d: uncompressed size %d is more than its column chunk's %d", pos, h.UncompressedPageSize, md.TotalUncompressedSize)
+		}
+		pos += hl + int64(h.CompressedPageSize)
 	}
 	return nil
 }

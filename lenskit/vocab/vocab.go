@@ -2,6 +2,8 @@ package vocab
 
 import (
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -122,8 +124,10 @@ func (v *Vocab) Display(id int) string {
 
 // Form returns the normalized form used to compare tokens with corpus token
 // lists and with each other: strings.ToLower(strings.TrimSpace(Text(id))).
-// It is the seed's x.strip('Ġ▁').lower(), computed on decoded text, so " Dom"
-// and "dom" share the form "dom". "" when id is out of range.
+// It is the seed's x.strip('Ġ▁').lower() computed on decoded text, so " Dom"
+// and "dom" share the form "dom" and Polish capitals fold ("Ł" → "ł"); unlike
+// the seed it trims every kind of surrounding whitespace, so "\n" and " "
+// both have the form "". "" when id is out of range.
 func (v *Vocab) Form(id int) string {
 	if !v.ok(id) {
 		return ""
@@ -295,19 +299,108 @@ func (v *Vocab) putEncoder(e *encoder) {
 // tokenizer adds none either). Text need not be valid UTF-8: every byte is
 // encoded, so Decode(Encode(s)) == s for any s. The error is a
 // *MissingByteError when the vocabulary lacks a byte's symbol (never for
-// GPT-2 vocabularies, which have all 256).
+// GPT-2 vocabularies, which have all 256). A tokenizer with
+// add_prefix_space (not GPT-2's) puts a space before each stretch of text
+// between added tokens that does not start with one, and so does the round
+// trip.
+//
+// Texts of a megabyte or more are cut at line breaks where the cut cannot
+// change the result and encoded on all cores.
 func (v *Vocab) Encode(text string) ([]int, error) {
-	e := v.getEncoder()
-	defer v.putEncoder(e)
-	e.encode(text, 0)
-	if e.err != nil {
-		return nil, e.err
+	parts := v.cuts(text)
+	if len(parts) == 2 {
+		e := v.getEncoder()
+		defer v.putEncoder(e)
+		e.encode(text, 0)
+		if e.err != nil {
+			return nil, e.err
+		}
+		ids := make([]int, len(e.out))
+		for i, id := range e.out {
+			ids[i] = int(id)
+		}
+		return ids, nil
 	}
-	ids := make([]int, len(e.out))
-	for i, id := range e.out {
-		ids[i] = int(id)
+	outs := make([][]int32, len(parts)-1)
+	errs := make([]error, len(parts)-1)
+	var wg sync.WaitGroup
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := v.getEncoder()
+			defer v.putEncoder(e)
+			e.encode(text[parts[i]:parts[i+1]], parts[i])
+			outs[i], errs[i] = slices.Clone(e.out), e.err
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for i, out := range outs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		n += len(out)
+	}
+	ids := make([]int, 0, n)
+	for _, out := range outs {
+		for _, id := range out {
+			ids = append(ids, int(id))
+		}
 	}
 	return ids, nil
+}
+
+// parallelMin is the text length from which Encode uses several goroutines.
+// A variable so that tests can exercise the cuts on small texts.
+var parallelMin = 1 << 20
+
+// cuts returns the boundaries of the pieces Encode works on: 0, ..., len(s).
+// A cut goes right after a "\n" whose neighbours are not whitespace: the
+// pre-tokenizer then ends a pre-token there whether or not the text goes
+// on, so the pieces encode to the same ids as the whole. Cuts are not made
+// when a space is prepended to each segment (add_prefix_space) or when an
+// added token contains a newline.
+func (v *Vocab) cuts(s string) []int {
+	k := runtime.GOMAXPROCS(0)
+	if len(s) < parallelMin || k < 2 || v.m.prefixSpace || v.m.added.newline {
+		return []int{0, len(s)}
+	}
+	out := []int{0}
+	for j := 1; j < k; j++ {
+		from := max(out[len(out)-1], j*len(s)/k)
+		for i := from; i < len(s); {
+			n := strings.IndexByte(s[i:], '\n')
+			if n < 0 {
+				break
+			}
+			i += n
+			if safeCut(s, i) {
+				out = append(out, i+1)
+				break
+			}
+			i++
+		}
+	}
+	if out[len(out)-1] != len(s) {
+		out = append(out, len(s))
+	}
+	return out
+}
+
+// safeCut reports whether s may be cut after the newline at s[i].
+func safeCut(s string, i int) bool {
+	if i == 0 || i+1 >= len(s) {
+		return false
+	}
+	if c, _ := classAt(s, i+1); c == clsSpace {
+		return false
+	}
+	r, w := utf8.DecodeLastRuneInString(s[:i])
+	if w == 1 && r == utf8.RuneError {
+		return true // an invalid byte is an "other" rune, not a space
+	}
+	return !unicode.IsSpace(r)
 }
 
 // Decode concatenates the bytes of ids (see Bytes). The result holds exactly

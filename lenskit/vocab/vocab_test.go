@@ -391,3 +391,50 @@ func TestEncodeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Encode's parallel path cuts text only where the ids cannot change.
+func TestEncodeParallelCuts(t *testing.T) {
+	v := tiny(t)
+	data, err := os.ReadFile(corpusPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{
+		string(data[:300000]),
+		"a\nb\n\nc \n d\n'se\n\u00a0x\ny\xff\nz\n",
+		strings.Repeat("x\n  y\n\tz\nł\n", 1000),
+	}
+	defer func(p int) { parallelMin = p }(parallelMin)
+	for _, s := range texts {
+		parallelMin = 1 << 62
+		want, err := v.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parallelMin = 1
+		if cuts := v.cuts(s); len(cuts) < 2 || cuts[0] != 0 || cuts[len(cuts)-1] != len(s) || !slices.IsSorted(cuts) {
+			t.Fatalf("cuts %v", cuts)
+		}
+		got, err := v.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("parallel Encode of %.30q differs (cuts %v)", s, v.cuts(s))
+		}
+	}
+	// Every possible cut of a tricky text is safe.
+	s := "a\nb\n\nc \n d\n'se\n\u00a0x\ny\xff\nz\n \n"
+	parallelMin = 1 << 62
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\n' || !safeCut(s, i) {
+			continue
+		}
+		whole, _ := v.Encode(s)
+		a, _ := v.Encode(s[:i+1])
+		b, _ := v.Encode(s[i+1:])
+		if !slices.Equal(whole, append(a, b...)) {
+			t.Errorf("cut after byte %d of %q changes the ids", i, s)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package vocab
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"unicode/utf8"
+)
+
+// checkVocab asserts the invariants every successfully loaded vocabulary
+// must have, whatever its files held.
+func checkVocab(t *testing.T, v *Vocab) {
+	t.Helper()
+	if v.Len() == 0 {
+		t.Fatal("empty vocabulary loaded")
+	}
+	for id := 0; id < v.Len(); id++ {
+		if got, ok := v.ID(v.Raw(id)); !ok || got != id {
+			t.Fatalf("ID(Raw(%d)) = %d, %v", id, got, ok)
+		}
+		if d := v.Display(id); !utf8.ValidString(d) || strings.ContainsAny(d, "\n\r") {
+			t.Fatalf("Display(%d) = %q", id, d)
+		}
+		if !utf8.ValidString(v.Text(id)) {
+			t.Fatalf("Text(%d) = %q is not valid UTF-8", id, v.Text(id))
+		}
+		v.Select(Alnum())
+		FuzzyEqual().Exclude(v, id, 0)
+	}
+	for _, s := range []string{"ab ab", "zażółć\n\n x", "<|endoftext|>", "\xff\x00"} {
+		ids, err := v.Encode(s)
+		if err != nil {
+			continue // a vocabulary may lack byte symbols
+		}
+		if got, want := v.Decode(ids), withPrefixSpaces(v, s); got != want {
+			t.Fatalf("Decode(Encode(%q)) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// withPrefixSpaces is what Decode(Encode(s)) gives: s, with a space before
+// each stretch of text between added tokens when add_prefix_space is set.
+func withPrefixSpaces(v *Vocab, s string) string {
+	if !v.m.prefixSpace {
+		return s
+	}
+	var sb strings.Builder
+	v.m.added.split(s, func(start, end int, id int32) {
+		if id < 0 && s[start] != ' ' {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(s[start:end])
+	})
+	return sb.String()
+}
+
+func FuzzLoadTokenizerJSON(f *testing.F) {
+	m := newMini()
+	f.Add([]byte(m.tokenizerJSON()))
+	m.added = `[{"id": 258, "content": "<|endoftext|>", "special": true, "lstrip": true}, {"id": 259, "content": "xy", "single_word": true}]`
+	m.pre = `{"type": "ByteLevel", "add_prefix_space": true}`
+	f.Add([]byte(m.tokenizerJSON()))
+	f.Add([]byte(strings.Replace(newMini().tokenizerJSON(), `"merges": ["a b", "Ġ ab"]`, `"merges": [["a", "b"], ["Ġ", "ab"]]`, 1)))
+	f.Add([]byte(`{"model": {"vocab": {"a": 0}}, "pre_tokenizer": {"type": "ByteLevel"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := Load(fstest.MapFS{"tokenizer.json": {Data: data}})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "vocab: tokenizer.json") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		checkVocab(t, v)
+	})
+}
+
+func FuzzLoadVocabMerges(f *testing.F) {
+	m := newMini()
+	f.Add([]byte(m.vocabJSON()), []byte(m.mergesTxt()), []byte(`{"add_prefix_space": false}`))
+	f.Add([]byte(m.vocabJSON()), []byte("a b\r\nĠ ab\r\n"), []byte(`{"added_tokens_decoder": {"259": {"content": "<x>", "special": true}}, "eos_token": {"content": "ab"}}`))
+	f.Add([]byte(`{"a": 0, "b": 1, "ab": 2}`), []byte("#version: 0.2\na b\n"), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, vocab, merges, config []byte) {
+		fsys := fstest.MapFS{
+			"vocab.json":            {Data: vocab},
+			"merges.txt":            {Data: merges},
+			"tokenizer_config.json": {Data: config},
+		}
+		v, err := Load(fsys)
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "vocab: vocab.json") && !strings.HasPrefix(msg, "vocab: merges.txt") && !strings.HasPrefix(msg, "vocab: tokenizer_config.json") {
+				t.Fatalf("error does not name a file: %v", err)
+			}
+			return
+		}
+		checkVocab(t, v)
+	})
+}
+
+func FuzzLoadTokenList(f *testing.F) {
+	var buf bytes.Buffer
+	l := NewTokenList("pl.txt", map[string]int{"się": 5, "dom": 3, "\t\"": 1})
+	l.Save(&buf)
+	f.Add(buf.Bytes())
+	f.Add([]byte(tokenListHeader + "\nname \"\"\ntop 0\nrecords 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := LoadTokenList(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := l.Save(&out); err != nil {
+			t.Fatal(err)
+		}
+		l2, err := LoadTokenList(&out)
+		if err != nil {
+			t.Fatalf("reloading a saved list: %v", err)
+		}
+		if l2.String() != l.String() || l2.Len() != l.Len() || l2.fingerprint != l.fingerprint {
+			t.Fatalf("round trip changed the list")
+		}
+	})
+}
+
+// FuzzEncode checks on the real tiny model that any text round-trips and
+// that the parallel cuts never change the ids.
+func FuzzEncode(f *testing.F) {
+	for _, s := range []string{"zażółć gęślą jaźń", "don't\n\n  x", "<|endoftext|>a", "\xc5\n\xc5", "a\nb\n \nc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v := tiny(t)
+		ids, err := v.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Decode(ids); got != s {
+			t.Fatalf("Decode(Encode(%q)) = %q", s, got)
+		}
+		for i := 0; i < len(s); i++ {
+			if s[i] == '\n' && safeCut(s, i) {
+				a, _ := v.Encode(s[:i+1])
+				b, _ := v.Encode(s[i+1:])
+				if !slicesEqual(ids, append(a, b...)) {
+					t.Fatalf("cut after byte %d of %q changes the ids", i, s)
+				}
+			}
+		}
+	})
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
