@@ -11,18 +11,9 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/gobackend"
-	"github.com/gomlx/go-xla/compute/xla"
-	"github.com/gomlx/go-xla/pjrt"
 
 	"lenskit.dev/lenskit/project"
 )
-
-// go-xla downloads PJRT plugins whenever a plugin is named by a bare name
-// and auto-install is on (its default). This package only ever hands go-xla
-// absolute paths, which skip that code; turning auto-install off as well
-// makes any other compute.New() in the same program fail with an error
-// instead of reaching for the network.
-func init() { xla.EnableAutoInstall(false) }
 
 // New returns an engine on the named GoMLX backend:
 //
@@ -45,7 +36,7 @@ func New(backend string) (project.Engine, error) {
 	switch name {
 	case gobackend.BackendName:
 		b, err = newGo(cfg)
-	case xla.BackendName, "stablehlo", "hlo", "shlo":
+	case "xla", "stablehlo", "hlo", "shlo":
 		b, err = newXLA(cfg)
 	case "":
 		return nil, fmt.Errorf("gomlxengine: no backend named (want \"go\" or \"xla:cuda\")")
@@ -66,33 +57,6 @@ func newGo(cfg string) (b compute.Backend, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gomlxengine: Go backend with options %q: %w", cfg, err)
-	}
-	return b, nil
-}
-
-// newXLA creates the XLA backend on an installed PJRT plugin, named by
-// cfg = "PLUGIN[,option...]"; PLUGIN is resolved to an absolute path first,
-// so go-xla never takes its download path.
-func newXLA(cfg string) (b compute.Backend, err error) {
-	plugin, opts, _ := strings.Cut(cfg, ",")
-	plugin = strings.TrimSpace(plugin)
-	if plugin == "" {
-		return nil, fmt.Errorf("gomlxengine: backend \"xla\" needs a plugin, e.g. \"xla:cuda\"; lenskit does not let XLA pick (and download) one")
-	}
-	path, err := resolvePlugin(plugin, installedPlugins())
-	if err != nil {
-		return nil, err
-	}
-	full, err := xlaConfig(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	err = catch(func() error {
-		b, err = xla.New(full)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gomlxengine: XLA backend on PJRT plugin %s: %w", path, err)
 	}
 	return b, nil
 }
@@ -122,24 +86,6 @@ func hasOption(opts, name string) bool {
 		}
 	}
 	return false
-}
-
-// installedPlugins lists the PJRT plugins installed where go-xla looks,
-// name → absolute path: $PJRT_PLUGIN_LIBRARY_PATH (":"-separated) when set,
-// otherwise ~/.local/lib/go-xla, ~/.local/lib/go-xla/nvidia,
-// ~/.local/lib/gomlx/pjrt, /usr/local/lib/go-xla, /usr/local/lib/go-xla/nvidia,
-// /usr/local/lib/gomlx/pjrt, the absolute entries of $LD_LIBRARY_PATH and
-// the directories of /etc/ld.so.conf (which includes /usr/local/lib on
-// Debian). Files match pjrt_c_api_NAME_plugin.so or pjrt[-_]plugin[-_]NAME.so
-// and must dlopen and export GetPjrtApi; CUDA plugins count only when
-// /dev/nvidia* exists or nvidia-smi runs. The search paths are read when
-// the program starts. This is go-xla's own search (pjrt.AvailablePlugins),
-// which never downloads.
-func installedPlugins() (m map[string]string) {
-	if err := catch(func() error { m = pjrt.AvailablePlugins(); return nil }); err != nil {
-		return nil
-	}
-	return m
 }
 
 // resolvePlugin turns a plugin name ("cuda", "cpu") or an absolute path
@@ -178,21 +124,34 @@ func resolvePlugin(plugin string, installed map[string]string) (string, error) {
 // ErrNoPlugin is returned (wrapped) when a PJRT plugin is not installed.
 var ErrNoPlugin = errors.New("PJRT plugin not installed")
 
+// errNoCgo is returned for XLA backends by programs built with
+// CGO_ENABLED=0: go-xla loads plugins through cgo.
+var errNoCgo = errors.New("gomlxengine: the XLA backend needs cgo, and this program was built with CGO_ENABLED=0")
+
 func missingPlugin(plugin string, installed map[string]string) error {
 	have := "none"
 	if len(installed) > 0 {
 		have = strings.Join(slices.Sorted(maps.Keys(installed)), ", ")
 	}
 	where := "the go-xla directories (~/.local/lib/go-xla, /usr/local/lib/go-xla, …), $LD_LIBRARY_PATH and /etc/ld.so.conf"
-	if p, ok := os.LookupEnv(pjrt.PJRTPluginPathsEnv); ok {
-		where = pjrt.PJRTPluginPathsEnv + "=" + p
+	if p, ok := os.LookupEnv(pluginPathsEnv); ok {
+		where = pluginPathsEnv + "=" + p
 	}
 	hint := ""
-	if pjrt.IsCUDAName(plugin) {
+	if isCUDAName(plugin) {
 		hint = " (a CUDA plugin also needs an NVIDIA GPU: /dev/nvidia* or a working nvidia-smi)"
 	}
 	return fmt.Errorf("gomlxengine: %w: no %q plugin in %s%s; installed: %s; lenskit never downloads plugins — install one (e.g. go-xla's installer) or set %s",
-		ErrNoPlugin, plugin, where, hint, have, pjrt.PJRTPluginPathsEnv)
+		ErrNoPlugin, plugin, where, hint, have, pluginPathsEnv)
+}
+
+// pluginPathsEnv is go-xla's variable for PJRT plugin directories.
+const pluginPathsEnv = "PJRT_PLUGIN_LIBRARY_PATH"
+
+// isCUDAName is go-xla's test for a CUDA plugin name (pjrt.IsCUDAName).
+func isCUDAName(name string) bool {
+	n := strings.ToUpper(name)
+	return strings.Contains(n, "CUDA") || strings.Contains(n, "NVIDIA")
 }
 
 // pickCUDA returns the path of the CUDA plugin among installed: the one
@@ -202,7 +161,7 @@ func pickCUDA(installed map[string]string) string {
 		return p
 	}
 	for _, n := range slices.Sorted(maps.Keys(installed)) {
-		if pjrt.IsCUDAName(n) {
+		if isCUDAName(n) {
 			return installed[n]
 		}
 	}
