@@ -123,8 +123,15 @@ func searchPairs(q pairQuery) ([]Pair, Stats, error) {
 	gamma := float64(h+2) * 0x1p-24 * 1.01
 	nta, ntb := taF.frob(), tbF.frob()
 
-	A := prepare(q.A, rows, taF, kernel.I8Rows, true, sign)
-	B := prepare(q.B, cols, tbF, kernel.I8Cols, false, 1)
+	var A, B *side
+	var prep sync.WaitGroup
+	prep.Add(1)
+	go func() { // the two sides are independent: prepare them on two cores
+		defer prep.Done()
+		A = prepare(q.A, rows, taF, kernel.I8Rows, true, sign)
+	}()
+	B = prepare(q.B, cols, tbF, kernel.I8Cols, false, 1)
+	prep.Wait()
 	st.SpentFLOPs += 2 * float64(len(rows)+len(cols)) * float64(h*h) // rotations
 
 	const tiny = 1e-12
@@ -288,6 +295,10 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 			mx = max(mx, maxAbs[pos])
 		}
 		sc := mx / 127
+		inv := 0.0
+		if sc > 0 {
+			inv = 1 / sc
+		}
 		for pos := lo; pos < hi; pos++ {
 			src := order[pos]
 			r := rot[int(src)*rotW : int(src)*rotW+h]
@@ -296,10 +307,7 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 			var sum int32
 			clear(qrow)
 			for k, v := range r {
-				var qv int8
-				if sc > 0 {
-					qv = int8(math.Round(float64(v) / sc))
-				}
+				qv := int8(math.Round(float64(v) * inv)) // |v|·inv ≤ 127 (+ rounding)
 				qrow[k] = qv
 				sum += int32(qv)
 				d := float64(v) - sc*float64(qv)
