@@ -35,7 +35,11 @@ func TestHFTokenizerComparison(t *testing.T) {
 	words, wordDiff := 0, 0
 	lineDiff, n := 0, 0
 	var example string
-	for i := 0; i < len(lines); i += 37 {
+	step := 37
+	if testing.Short() {
+		step = 400
+	}
+	for i := 0; i < len(lines); i += step {
 		line := lines[i]
 		n++
 		ours, _ := v.Encode(line)
@@ -66,7 +70,7 @@ func TestHFTokenizerComparison(t *testing.T) {
 			}
 		})
 	}
-	if words < 10000 || wordDiff != 0 {
+	if words < 1000 || wordDiff != 0 {
 		t.Errorf("%d of %d words differ", wordDiff, words)
 	}
 	t.Logf("hftokenizer differs from the GPT-2 reference on %d of %d corpus lines (e.g. %q); agrees on all %d words", lineDiff, n, example, words)

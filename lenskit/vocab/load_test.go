@@ -221,6 +221,7 @@ func TestLoadBadInput(t *testing.T) {
 				t.Fatalf("error %v is not a *FileError", err)
 			}
 			msg := err.Error()
+			t.Log(msg)
 			if fe.File != tc.file || !strings.Contains(fe.Where, tc.where) || !strings.Contains(msg, tc.fault) {
 				t.Errorf("error %q\nwant file %q, where containing %q, fault containing %q", msg, tc.file, tc.where, tc.fault)
 			}
