@@ -194,3 +194,22 @@ func stateHash(t *testing.T, root, jupyterData string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// BenchmarkSetupWarm measures a re-run of kernel/setup on this checkout,
+// where everything is in place already (make test has run it): the cost of
+// the checks that every `make notebook` pays before the server starts.
+func BenchmarkSetupWarm(b *testing.B) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	setup := filepath.Join(root, "kernel", "setup")
+	if out, err := exec.Command(setup).CombinedOutput(); err != nil {
+		b.Skipf("kernel/setup does not run here: %v\n%s", err, out)
+	}
+	for b.Loop() {
+		if out, err := exec.Command(setup).CombinedOutput(); err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+	}
+}
