@@ -1,0 +1,85 @@
+package lenskit_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lenskit.dev/lenskit"
+	"lenskit.dev/lenskit/checkpoint/synth"
+)
+
+// TestVocabSizeMismatch: a tokenizer whose vocabulary is smaller (or
+// larger) than the embedding is refused, naming both sizes.
+func TestVocabSizeMismatch(t *testing.T) {
+	for _, tok := range []int{290, 310} {
+		dir := t.TempDir()
+		if err := synth.Write(dir, synth.Options{Shape: synth.Tiny}); err != nil {
+			t.Fatal(err)
+		}
+		if err := synth.WriteTokenizer(dir, tok); err != nil {
+			t.Fatal(err)
+		}
+		_, err := lenskit.Load(dir)
+		var ve *lenskit.VocabSizeError
+		if !errors.As(err, &ve) || ve.Tokenizer != tok || ve.Embedding != synth.Tiny.Vocab {
+			t.Fatalf("tokenizer %d vs embedding %d: err = %v", tok, synth.Tiny.Vocab, err)
+		}
+		if !strings.Contains(err.Error(), "300 rows") {
+			t.Errorf("message does not name the embedding size: %v", err)
+		}
+	}
+}
+
+// TestOpenCarriesErrors: a model that failed to load never panics; its
+// error reaches every result and is what Show would display.
+func TestOpenCarriesErrors(t *testing.T) {
+	m := lenskit.Open(filepath.Join(t.TempDir(), "no-such-model"))
+	if m.Err() == nil {
+		t.Fatal("loading a missing directory succeeded")
+	}
+	r := m.Lens(lenskit.Alnum()).OV(0, 0).Top(5)
+	if !errors.Is(r.Err(), m.Err()) && r.Err().Error() != m.Err().Error() {
+		t.Errorf("result error %v, model error %v", r.Err(), m.Err())
+	}
+	if s := r.String(); !strings.HasPrefix(s, "error: ") {
+		t.Errorf("String() = %q", s)
+	}
+	if h := m.Lens().Neuron(0, 0).Top(3).HTML(); !strings.Contains(h, "no-such-model") {
+		t.Errorf("HTML() does not name the model: %s", h)
+	}
+	if _, err := r.MarshalJSON(); err == nil {
+		t.Error("MarshalJSON of a failed result succeeded")
+	}
+}
+
+// TestCorpusTokensFilter builds a token list from a small corpus and checks
+// that only its tokens take part.
+func TestCorpusTokensFilter(t *testing.T) {
+	m, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "c.txt")
+	os.WriteFile(path, []byte("ale którego której których\nmusi być\n"), 0o644)
+	lens := m.Lens(lenskit.CorpusTokens(0, path))
+	if lens.Err() != nil {
+		t.Fatal(lens.Err())
+	}
+	l, _ := m.CorpusTokens(0, path)
+	for _, id := range lens.Tokens() {
+		if !l.Contains(m.Vocab.Text(id)) {
+			t.Errorf("token %q is not in the corpus list", m.Vocab.Text(id))
+		}
+	}
+	r := lens.OV(2, 4).Top(5)
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	if !strings.Contains(r.Filter, "corpus(") {
+		t.Errorf("filter description %q", r.Filter)
+	}
+}
