@@ -93,7 +93,7 @@ func BenchmarkSelect(b *testing.B) {
 		b.Run(f.String()+"/uncached", func(b *testing.B) {
 			for b.Loop() {
 				v.selMu.Lock()
-				v.sel, v.selLRU = nil, nil
+				v.sel, v.selOrder = nil, nil
 				v.selMu.Unlock()
 				v.Select(f)
 			}

@@ -252,12 +252,12 @@ func (v *Vocab) Select(f Filter) []int {
 			v.sel = make(map[string][]int32)
 		}
 		if _, ok := v.sel[key]; !ok {
-			if len(v.selLRU) >= maxSelectCache {
-				delete(v.sel, v.selLRU[0])
-				v.selLRU = slices.Delete(v.selLRU, 0, 1)
+			if len(v.selOrder) >= maxSelectCache {
+				delete(v.sel, v.selOrder[0])
+				v.selOrder = slices.Delete(v.selOrder, 0, 1)
 			}
 			v.sel[key] = ids
-			v.selLRU = append(v.selLRU, key)
+			v.selOrder = append(v.selOrder, key)
 		}
 		v.selMu.Unlock()
 	}

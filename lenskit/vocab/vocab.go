@@ -30,9 +30,9 @@ type Vocab struct {
 	m    *model
 	pool sync.Pool // *encoder
 
-	selMu  sync.Mutex
-	sel    map[string][]int32 // Select cache, by filter key
-	selLRU []string
+	selMu    sync.Mutex
+	sel      map[string][]int32 // Select cache, by filter key
+	selOrder []string           // keys in insertion order; the oldest is evicted first
 }
 
 // Token properties computed once at load; filters read them.
