@@ -309,7 +309,7 @@ func (e *Engine) graph(k graphKey, build func(*graph.Graph, graphKey) *graph.Nod
 			return c.g, nil
 		}
 	}
-	g := graph.NewGraph(e.backend, fmt.Sprintf("lenskit_%v_%dx%dx%d_c%d", k.op, k.r, k.h, k.n, k.chunk))
+	g := graph.NewGraph(e.backend, fmt.Sprintf("lenskit_%d_%dx%dx%d_c%d", k.op, k.r, k.h, k.n, k.chunk))
 	err := catch(func() error { return g.Compile(build(g, k)) })
 	if err != nil {
 		_ = catch(func() error { g.Finalize(); return nil })
@@ -324,11 +324,11 @@ func (e *Engine) graph(k graphKey, build func(*graph.Graph, graphKey) *graph.Nod
 	return g, nil
 }
 
-func (o op) String() string {
-	if o == opMatMul {
-		return "matmul"
+func (k graphKey) String() string {
+	if k.op == opMatMul {
+		return fmt.Sprintf("MatMul %d×%d · %d×%d", k.r, k.h, k.h, k.n)
 	}
-	return "chunkmax"
+	return fmt.Sprintf("ChunkMax %d×%d against %d×%d, chunk %d", k.r, k.h, k.n, k.h, k.chunk)
 }
 
 func f32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }

@@ -1,10 +1,13 @@
 package gomlxengine
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/gomlx/gomlx/core/graph"
 
 	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/weights"
@@ -311,5 +314,89 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := e.MatMul(m(2, 3, 6), m(3, 2, 6)); err == nil {
 		t.Error("MatMul on a closed engine: no error")
+	}
+}
+
+// TestGoMLXPanicsBecomeErrors builds a graph GoMLX rejects by panicking (a
+// product of mismatched shapes) and checks that the engine returns an
+// error and keeps working.
+func TestGoMLXPanicsBecomeErrors(t *testing.T) {
+	e := goEngine(t)
+	bad := func(g *graph.Graph, k graphKey) *graph.Node {
+		x := graph.Parameter(g, "x", f32(k.r, k.h))
+		w := graph.Parameter(g, "w", f32(k.h+1, k.n))
+		return graph.Dot(x, w).Product()
+	}
+	err := e.locked(func() error {
+		_, err := e.graph(graphKey{op: opMatMul, r: 2, h: 3, n: 4}, bad)
+		return err
+	})
+	if err == nil {
+		t.Fatal("a graph of mismatched shapes compiled")
+	}
+	t.Log(err)
+	if len(e.graphs) != 0 {
+		t.Fatalf("a failed graph was cached")
+	}
+	x := weights.Matrix{Rows: 2, Cols: 3, Data: []float32{1, 2, 3, 4, 5, 6}}
+	w := weights.Matrix{Rows: 3, Cols: 4, Data: []float32{1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1}}
+	got, err := e.MatMul(x, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{1, 2, 3, 6, 4, 5, 6, 15}; !slices.Equal(got.Data, want) {
+		t.Fatalf("after a failed graph: got %v, want %v", got.Data, want)
+	}
+	if err := catch(func() error { panic("boom") }); err == nil || err.Error() != "panic: boom" {
+		t.Fatalf("catch(panic) = %v", err)
+	}
+}
+
+// TestConcurrentUse shares one engine between goroutines, as a Space does
+// during a whole-model scan.
+func TestConcurrentUse(t *testing.T) {
+	e := goEngine(t)
+	r := rand.New(rand.NewPCG(9, 10))
+	E := randMatrix(r, 2048, 128, -1, 1) // kept on the device
+	type job struct {
+		w    weights.Matrix
+		a, b weights.Matrix
+	}
+	jobs := make([]job, 8)
+	for i := range jobs {
+		jobs[i] = job{randMatrix(r, 128, 16, -1, 1), randMatrix(r, 50+i, 16, -1, 1), randMatrix(r, 700, 16, -1, 1)}
+	}
+	errs := make(chan error, len(jobs))
+	for _, j := range jobs {
+		go func() {
+			errs <- func() error {
+				got, err := e.MatMul(E, j.w)
+				if err != nil {
+					return err
+				}
+				exact, scale := exactMatMul(E, j.w)
+				for i := range exact {
+					if !closeTo(got.Data[i], exact[i], scale[i], 128) {
+						return fmt.Errorf("MatMul entry %d: got %g, want %g", i, got.Data[i], exact[i])
+					}
+				}
+				mx, err := e.ChunkMax(j.a, j.b, 64)
+				if err != nil {
+					return err
+				}
+				cm, cs := exactChunkMax(j.a, j.b, 64)
+				for i := range cm {
+					if !closeTo(mx[i], cm[i], cs[i], 16) {
+						return fmt.Errorf("ChunkMax entry %d: got %g, want %g", i, mx[i], cm[i])
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range jobs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
