@@ -16,6 +16,10 @@
 // Without Jupyter or the lenskit kernel the execution test skips and says
 // how to install them; `make test` installs them first and sets
 // LENSKIT_REQUIRE_NOTEBOOKS=1, which turns the skip into a failure.
+//
+// The library reaches this test only through Jupyter, where go test's
+// result cache cannot see it: run with -count=1 (make test does) after
+// changing the library, or a cached pass may be stale.
 package notebooks_test
 
 import (
