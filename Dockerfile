@@ -17,9 +17,10 @@ COPY --from=go /usr/local/go /usr/local/go
 ENV PATH=/usr/local/go/bin:/root/go/bin:$PATH
 
 # What kernel/setup itself needs before it can run: make to call it, git
-# for the Go toolchain, CA certificates for the module proxy.
+# for the Go toolchain, CA certificates for the module proxy; and tini, so
+# that `docker stop` reaches the server and its kernels, not only make.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates git make \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates git make tini \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /work/main
@@ -29,4 +30,5 @@ RUN kernel/setup && rm -rf /var/lib/apt/lists/*
 
 EXPOSE 8888
 # Still token-protected; 0.0.0.0 so that the published port reaches it.
+ENTRYPOINT ["tini", "-g", "--"]
 CMD ["make", "notebook", "NOTEBOOK_IP=0.0.0.0"]
