@@ -125,12 +125,12 @@ func (e *Engine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 		if err != nil {
 			return err
 		}
-		xb, releaseX, err := e.upload(x.Data, n, d, len(x.Data) >= minCachedElems)
+		xb, releaseX, err := e.upload(x.Data, 0, n, d, len(x.Data) >= minCachedElems, nil)
 		if err != nil {
 			return fmt.Errorf("x: %w", err)
 		}
 		defer releaseX()
-		wb, releaseW, err := e.upload(w.Data, d, m, false)
+		wb, releaseW, err := e.upload(w.Data, 0, d, m, false, nil)
 		if err != nil {
 			return fmt.Errorf("w: %w", err)
 		}
@@ -145,11 +145,18 @@ func (e *Engine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 
 // ChunkMax returns, for every row i of a and every chunk c of chunk
 // consecutive rows of b, max_j a_i·b_j over the chunk (a.Rows ×
-// ceil(b.Rows/chunk), row-major). The graph computes a·bᵀ, pads its columns
-// with −Inf to a multiple of chunk (so padding never wins), reshapes to
-// rows × chunks × chunk and reduces the last axis; only the maxima come
-// back. Rows of a are processed in tiles that bound the intermediate
-// product's memory; b stays on the device across the calls of one search.
+// ceil(b.Rows/chunk), row-major). Only the maxima come back from the
+// device.
+//
+// b goes to the device interleaved: row j·nc + c holds row c·chunk + j of
+// b (nc chunks), so the graph's a·bᵀ, reshaped to rows × chunk × nc, is
+// reduced over its middle axis — elementwise maxima of contiguous rows,
+// which the Go backend runs 1.6 times faster than a reduction over the last
+// axis. The last chunk is padded to chunk rows with copies of its own first
+// row: a copy can tie the chunk's maximum but never exceed it, so padding
+// never wins and needs no −Inf mask. Rows of a are processed in tiles that
+// bound the intermediate product's memory; the interleaved b stays on the
+// device across the calls of one search.
 func (e *Engine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {
 	if err := check("a", a); err != nil {
 		return nil, e.errf("ChunkMax", err)
@@ -187,7 +194,9 @@ func (e *Engine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {
 	}
 	tile = min(tile, roundUp(a.Rows, rowRound))
 	err := e.locked(func() error {
-		bb, releaseB, err := e.upload(b.Data, n, h, len(b.Data) >= minCachedElems)
+		bb, releaseB, err := e.upload(b.Data, chunk, padN, h, len(b.Data) >= minCachedElems, func() []float32 {
+			return interleave(b, chunk, nc)
+		})
 		if err != nil {
 			return fmt.Errorf("b: %w", err)
 		}
@@ -211,7 +220,7 @@ func (e *Engine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {
 				pad = append(pad, make([]float32, (rows-(r1-r0))*h)...)
 				data = pad
 			}
-			ab, releaseA, err := e.upload(data, rows, h, false)
+			ab, releaseA, err := e.upload(data, 0, rows, h, false, nil)
 			if err != nil {
 				return fmt.Errorf("a rows %d–%d: %w", r0, r1, err)
 			}
@@ -340,18 +349,32 @@ func buildMatMul(g *graph.Graph, k graphKey) *graph.Node {
 	return graph.Dot(x, w).Product()
 }
 
-// buildChunkMax: a (r×h), b (n×h) → r × ceil(n/chunk) chunk maxima of a·bᵀ.
+// buildChunkMax: a (r×h), interleaved b (nc·chunk × h) → r × nc chunk
+// maxima of a·bᵀ.
 func buildChunkMax(g *graph.Graph, k graphKey) *graph.Node {
-	a := graph.Parameter(g, "a", f32(k.r, k.h))
-	b := graph.Parameter(g, "b", f32(k.n, k.h))
-	s := graph.Dot(a, b).General([]int{1}, nil, []int{1}, nil) // r × n
 	nc := (k.n + k.chunk - 1) / k.chunk
-	if pad := nc*k.chunk - k.n; pad > 0 {
-		negInf := graph.Const(g, float32(math.Inf(-1)))
-		s = graph.Pad(s, negInf, compute.PadAxis{}, compute.PadAxis{End: pad})
+	a := graph.Parameter(g, "a", f32(k.r, k.h))
+	b := graph.Parameter(g, "b", f32(nc*k.chunk, k.h))
+	s := graph.Dot(a, b).General([]int{1}, nil, []int{1}, nil) // r × nc·chunk
+	return graph.ReduceMax(graph.Reshape(s, k.r, k.chunk, nc), 1)
+}
+
+// interleave lays b out for buildChunkMax: row j·nc + c of the result is
+// row c·chunk + j of b, or, past b's end, row c·chunk (the chunk's first
+// row, which leaves its maximum unchanged).
+func interleave(b weights.Matrix, chunk, nc int) []float32 {
+	h := b.Cols
+	out := make([]float32, nc*chunk*h)
+	for c := range nc {
+		for j := range chunk {
+			src := c*chunk + j
+			if src >= b.Rows {
+				src = c * chunk
+			}
+			copy(out[(j*nc+c)*h:(j*nc+c+1)*h], b.Data[src*h:(src+1)*h])
+		}
 	}
-	s = graph.Reshape(s, k.r, nc, k.chunk)
-	return graph.ReduceMax(s, 2)
+	return out
 }
 
 // run executes g on inputs (never donated) and copies its single float32
@@ -383,12 +406,13 @@ func (e *Engine) run(g *graph.Graph, inputs []compute.Buffer, out []float32) err
 // address to a different matrix while the entry lives; fp catches the
 // common misuse of refilling the same slice.
 type cachedBuf struct {
-	ptr        *float32
-	rows, cols int
-	data       []float32
-	fp         fingerprint
-	buf        compute.Buffer
-	used       uint64
+	ptr    *float32
+	layout int // 0: as given; chunk > 0: interleaved for ChunkMax
+	data   []float32
+	fp     fingerprint
+	buf    compute.Buffer
+	bytes  int // on the device
+	used   uint64
 }
 
 type fingerprint [33]uint32
@@ -402,12 +426,24 @@ func fingerprintOf(data []float32) fingerprint {
 	return fp
 }
 
-// upload returns data (rows × cols) as a device buffer and the function
-// that releases it. With cache, the buffer is kept for later calls with the
-// same slice (and released by eviction instead). Called with e.mu held.
-func (e *Engine) upload(data []float32, rows, cols int, cache bool) (compute.Buffer, func(), error) {
-	if !cache {
-		buf, err := e.backend.BufferFromFlatData(0, data, f32(rows, cols))
+// upload returns a device buffer of shape rows × cols holding data, or, when
+// fill is not nil, what fill derives from data (laid out as layout says),
+// and the function that releases it. With cache, the buffer is kept for
+// later calls with the same slice and layout, and released by eviction
+// instead. Called with e.mu held.
+func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill func() []float32) (compute.Buffer, func(), error) {
+	send := func() (compute.Buffer, error) {
+		dev := data
+		if fill != nil {
+			dev = fill()
+		}
+		if len(dev) != rows*cols {
+			return nil, fmt.Errorf("device copy has %d values, want %d×%d", len(dev), rows, cols)
+		}
+		return e.backend.BufferFromFlatData(0, dev, f32(rows, cols))
+	}
+	if !cache || len(data) == 0 {
+		buf, err := send()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -416,7 +452,7 @@ func (e *Engine) upload(data []float32, rows, cols int, cache bool) (compute.Buf
 	ptr := unsafe.SliceData(data)
 	fp := fingerprintOf(data)
 	for i, c := range e.bufs {
-		if c.ptr == ptr && c.rows == rows && c.cols == cols && len(c.data) == len(data) {
+		if c.ptr == ptr && c.layout == layout && len(c.data) == len(data) {
 			if c.fp == fp {
 				c.used = e.clock
 				return c.buf, func() {}, nil
@@ -427,24 +463,25 @@ func (e *Engine) upload(data []float32, rows, cols int, cache bool) (compute.Buf
 			break
 		}
 	}
-	buf, err := e.backend.BufferFromFlatData(0, data, f32(rows, cols))
+	buf, err := send()
 	if err != nil {
 		return nil, nil, err
 	}
-	total := 4 * len(data)
+	bytes := 4 * rows * cols
+	total := bytes
 	for _, c := range e.bufs {
-		total += 4 * len(c.data)
+		total += c.bytes
 	}
 	for len(e.bufs) > 0 && (len(e.bufs) >= maxBufs || total > maxBufBytes) {
 		i := oldest(e.bufs, func(c *cachedBuf) uint64 { return c.used })
-		total -= 4 * len(e.bufs[i].data)
+		total -= e.bufs[i].bytes
 		_ = e.bufs[i].buf.Finalize()
 		e.bufs = append(e.bufs[:i], e.bufs[i+1:]...)
 	}
 	if total > maxBufBytes {
 		return buf, func() { _ = buf.Finalize() }, nil // too large to keep
 	}
-	e.bufs = append(e.bufs, &cachedBuf{ptr: ptr, rows: rows, cols: cols, data: data, fp: fp, buf: buf, used: e.clock})
+	e.bufs = append(e.bufs, &cachedBuf{ptr: ptr, layout: layout, data: data, fp: fp, buf: buf, bytes: bytes, used: e.clock})
 	return buf, func() {}, nil
 }
 

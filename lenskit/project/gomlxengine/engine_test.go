@@ -400,3 +400,39 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkMaxKeepsColumnsOnDevice checks the interleaved copy of a large b:
+// reused across row blocks, kept apart per chunk size, and refreshed when
+// the slice is refilled.
+func TestChunkMaxKeepsColumnsOnDevice(t *testing.T) {
+	e := goEngine(t)
+	r := rand.New(rand.NewPCG(11, 12))
+	b := randMatrix(r, 4100, 64, -1, 1) // 262,400 values: kept
+	check := func(when string, a weights.Matrix, chunk int) {
+		t.Helper()
+		got, err := e.ChunkMax(a, b, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact, scale := exactChunkMax(a, b, chunk)
+		for i := range exact {
+			if !closeTo(got[i], exact[i], scale[i], 64) {
+				t.Fatalf("%s: entry %d: got %g, want %g", when, i, got[i], exact[i])
+			}
+		}
+	}
+	for blk := range 3 {
+		check(fmt.Sprintf("row block %d", blk), randMatrix(r, 100, 64, -1, 1), 256)
+	}
+	if len(e.bufs) != 1 {
+		t.Fatalf("after three row blocks: %d cached buffers, want 1", len(e.bufs))
+	}
+	check("chunk 100", randMatrix(r, 30, 64, -1, 1), 100)
+	if len(e.bufs) != 2 {
+		t.Fatalf("after a second chunk size: %d cached buffers, want 2", len(e.bufs))
+	}
+	for i := range b.Data {
+		b.Data[i] = 1 - b.Data[i]
+	}
+	check("after refilling b", randMatrix(r, 30, 64, -1, 1), 256)
+}
