@@ -118,6 +118,9 @@ func (p *Progress) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.draw(true)
+	if inNotebook() {
+		syncNotebook()
+	}
 }
 
 // maybeDraw redraws if the last redraw is at least one interval old. Of the

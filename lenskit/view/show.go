@@ -35,11 +35,15 @@ type sizer interface{ Len() int }
 // These are variables so the package's tests can observe both branches of
 // Show without a running kernel.
 var (
-	inNotebook            = func() bool { return gonbui.IsNotebook }
-	displayHTML           = gonbui.DisplayHTML
-	updateHTML            = gonbui.UpdateHTML
-	stdout      io.Writer = os.Stdout
-	stderr      io.Writer = os.Stderr
+	inNotebook  = func() bool { return gonbui.IsNotebook }
+	displayHTML = gonbui.DisplayHTML
+	updateHTML  = gonbui.UpdateHTML
+	// syncNotebook waits until GoNB has the output: a cell's program that
+	// exits right after DisplayHTML can otherwise lose it (GoNB closes the
+	// pipe when the program ends).
+	syncNotebook           = gonbui.Sync
+	stdout       io.Writer = os.Stdout
+	stderr       io.Writer = os.Stderr
 )
 
 // Show displays r where the program runs: as HTML in a GoNB notebook, as
@@ -50,6 +54,7 @@ func Show(r Renderable) {
 	}
 	if inNotebook() {
 		displayHTML(r.HTML())
+		syncNotebook()
 		return
 	}
 	s := r.String()
@@ -68,6 +73,7 @@ func ShowError(err error) {
 	}
 	if inNotebook() {
 		displayHTML(ErrorHTML(err))
+		syncNotebook()
 		return
 	}
 	fmt.Fprintf(stderr, "error: %v\n", err)
