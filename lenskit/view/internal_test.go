@@ -102,6 +102,14 @@ func TestShowInNotebookSwitchesToHTML(t *testing.T) {
 // through gonbui, and the parent decodes what GoNB would have received.
 func TestShowThroughGoNBPipe(t *testing.T) {
 	if os.Getenv("LENSKIT_VIEW_GONB_CHILD") == "1" {
+		// No GoNB answers here; a real Sync would wait for its ack forever.
+		synced := 0
+		syncNotebook = func() { synced++ }
+		defer func() {
+			if synced != 3 {
+				t.Errorf("Sync called %d times, want 3 (Show, ShowError, Progress.Done)", synced)
+			}
+		}()
 		Show(Neuron(nil, &project.NeuronTop{Neuron: project.NeuronID{Layer: 3, Index: 4}, K: 1}))
 		ShowError(errors.New("boom"))
 		p := NewProgress("scan", 10)
