@@ -2,6 +2,7 @@ package lenskit_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,44 @@ func TestCorpusTokensFilter(t *testing.T) {
 	}
 	if !strings.Contains(r.Filter, "corpus(") {
 		t.Errorf("filter description %q", r.Filter)
+	}
+}
+
+// TestEnginesAgree: the GoMLX engine (pure-Go backend) and the CPU engine
+// return the same pairs and scores — engines only propose, the host
+// rescores exactly — except for the rounding of the factors each computes.
+func TestEnginesAgree(t *testing.T) {
+	if _, err := lenskit.Engine("frobnicate"); err == nil {
+		t.Error("unknown engine name accepted")
+	}
+	g, err := lenskit.Engine("gomlx:go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	mg, err := lenskit.Load("", lenskit.WithEngine(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mg.Close()
+	for _, f := range [][]lenskit.Filter{nil, {lenskit.Alnum(), lenskit.ExcludeSame()}} {
+		rc := mc.Lens(f...).OV(2, 4).Top(20)
+		rg := mg.Lens(f...).OV(2, 4).Top(20)
+		if rc.Err() != nil || rg.Err() != nil {
+			t.Fatal(rc.Err(), rg.Err())
+		}
+		for i := range rc.Pairs {
+			pc, pg := rc.Pairs[i], rg.Pairs[i]
+			if pc.Source != pg.Source || pc.Target != pg.Target || math.Abs(float64(pc.Score-pg.Score)) > 1e-5 {
+				t.Errorf("pair %d: cpu %+v, gomlx %+v", i, pc, pg)
+			}
+		}
+		if rg.Stats.Engine == rc.Stats.Engine {
+			t.Errorf("both ran on %q", rc.Stats.Engine)
+		}
 	}
 }

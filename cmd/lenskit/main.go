@@ -1,27 +1,86 @@
-// Command lenskit reads a transformer's weights in vocabulary space.
+// Command lenskit reads a transformer language model's weights in
+// vocabulary space.
 //
-// This is a placeholder dispatcher so the notes command builds; the full
-// command line replaces it.
+// Usage:
+//
+//	lenskit neuron --layer L --index I [flags]   the four-column projection of neuron L<L>/N<I>
+//	lenskit ov --layer L --head H [flags]        top source → target pairs of head L.H's W_OV
+//	lenskit qk --layer L --head H [flags]        top query ↔ key pairs of head L.H's W_QK
+//	lenskit tokens --corpus FILE [--top N] -o F  build a token list from text files
+//	lenskit notes <command> ...                  findings about heads and neurons (lenskit notes help)
+//	lenskit bench [flags]                        the projection benchmark table
+//
+// Common flags: --model (hub id, directory, or empty for the embedded tiny
+// Polish GPT-2), --k, --json, and the token filters --ascii, --alnum,
+// --no-brackets, --tokens FILE (a token list written by `lenskit tokens`),
+// --corpus FILE (repeatable; tokens seen in the text) with --top N; for
+// heads also --bottom, --exclude-same and --exclude-fuzzy.
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: lenskit notes <command> ...")
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors that are the caller's fault; they exit with 2.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
 	}
-	switch os.Args[1] {
+	var err error
+	switch args[0] {
+	case "neuron":
+		err = runNeuron(args[1:], stdout, stderr)
+	case "ov", "qk":
+		err = runHead(args[0], args[1:], stdout, stderr)
+	case "tokens":
+		err = runTokens(args[1:], stdout, stderr)
 	case "notes":
-		if err := runNotes(os.Args[2:], os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "lenskit:", err)
-			os.Exit(1)
-		}
+		err = runNotes(args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "lenskit: unknown command %q\n", os.Args[1])
-		os.Exit(2)
+		fmt.Fprintf(stderr, "lenskit: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
 	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "lenskit:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "lenskit:", err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: lenskit <command> [flags]
+
+  neuron --layer L --index I   four-column vocabulary projection of MLP neuron L<L>/N<I>
+  ov --layer L --head H        top source → target pairs of head L.H's W_OV
+  qk --layer L --head H        top query ↔ key pairs of head L.H's W_QK
+  tokens --corpus FILE -o OUT  build a token list from text files
+  notes <command>              findings about heads and neurons (lenskit notes help)
+  bench                        projection benchmark table
+
+Run 'lenskit <command> -h' for a command's flags.
+`)
 }

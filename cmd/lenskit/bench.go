@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"lenskit.dev/internal/benchdata"
+	"lenskit.dev/lenskit"
+	"lenskit.dev/lenskit/project"
+	"lenskit.dev/lenskit/weights"
+)
+
+// runBench prints the projection benchmark table of issue 3: it writes
+// (once) GPT-2-medium-shaped checkpoints — random weights, and weights whose
+// head spectra decay — then measures, in a fresh child process so that the
+// writer's memory does not count, opening the model, a neuron's four
+// columns, one head's OV and QK top-50 with and without a filter, the dense
+// GEMM rates behind them, the fraction of dense FLOPs pruning saves, and a
+// whole-model scan.
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	scan := fs.Bool("scan", true, "include the whole-model scan of all heads (minutes)")
+	reps := fs.Int("reps", 5, "repetitions of the fast measurements (median reported)")
+	child := fs.Bool("child", false, "internal: run the measurements in this process")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *reps < 1 {
+		return fmt.Errorf("%w: -reps must be ≥ 1", errUsage)
+	}
+	if !*child {
+		for _, k := range []benchdata.Kind{benchdata.MediumRandom, benchdata.MediumDecaying} {
+			if _, err := benchdata.Ensure(k, stderr); err != nil {
+				return err
+			}
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(exe, "bench", "-child", "-scan="+strconv.FormatBool(*scan), "-reps="+strconv.Itoa(*reps))
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		return cmd.Run()
+	}
+	b := &bench{reps: *reps, log: stderr}
+	if err := b.run(*scan); err != nil {
+		return err
+	}
+	b.print(stdout)
+	return nil
+}
+
+type row struct {
+	what, measured, target, note string
+}
+
+type bench struct {
+	reps int
+	log  io.Writer
+	rows []row
+}
+
+func (b *bench) add(what, measured, target, note string) {
+	b.rows = append(b.rows, row{what, measured, target, note})
+	fmt.Fprintf(b.log, "  %s: %s\n", what, measured)
+}
+
+func (b *bench) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "measurement\tmeasured\ttarget\tnote\n")
+	fmt.Fprintf(tw, "-----------\t--------\t------\t----\n")
+	for _, r := range b.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.what, r.measured, r.target, r.note)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s, GOMAXPROCS=%d, %s\n", runtime.Version(), runtime.GOMAXPROCS(0), cpuModel())
+}
+
+// median runs f b.reps times and returns the median duration.
+func (b *bench) median(f func() error) (time.Duration, error) {
+	var ds []time.Duration
+	for range b.reps {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func (b *bench) run(scan bool) error {
+	dir := benchdata.Dir(benchdata.MediumRandom)
+	fmt.Fprintf(b.log, "measuring on %s\n", dir)
+
+	t0 := time.Now()
+	m, err := lenskit.Load(dir, lenskit.WithEngine(project.CPU()))
+	if err != nil {
+		return err
+	}
+	open := time.Since(t0)
+	b.add("open GPT-2-medium checkpoint (config, tensors, shapes, vocabulary)", ms(open), "≤ 1 s", "")
+	b.add("RSS after open", fmt.Sprintf("%d MB", rssMB("VmRSS")), "≤ 200 MB", "")
+	arch := m.Arch()
+
+	// Neuron: the first call also computes E's row norms (once per model).
+	all := m.Lens()
+	alnum := m.Lens(lenskit.Alnum())
+	t0 = time.Now()
+	if r := all.Neuron(12, 345).Top(30); r.Err() != nil {
+		return r.Err()
+	}
+	b.add("neuron L12/N345 four columns top-30, first call", ms(time.Since(t0)), "", "includes E's row norms, once per model")
+	d, err := b.median(func() error { return all.Neuron(12, 345).Top(30).Err() })
+	if err != nil {
+		return err
+	}
+	b.add("neuron L12/N345 four columns top-30", ms(d), "≤ 20 ms", "median")
+	d, err = b.median(func() error { return alnum.Neuron(12, 345).Top(30).Err() })
+	if err != nil {
+		return err
+	}
+	b.add("neuron L12/N345 four columns top-30, alnum", ms(d), "≤ 20 ms", fmt.Sprintf("%d tokens kept", len(alnum.Tokens())))
+
+	// One head, OV and QK, unfiltered and alnum.
+	var perHead time.Duration
+	var ovStats project.Stats
+	var ovTime time.Duration
+	for _, c := range []struct {
+		name string
+		lens *lenskit.Lens
+	}{{"", all}, {", alnum", alnum}} {
+		for _, kind := range []project.Kind{project.OV, project.QK} {
+			q := c.lens.OV(12, 7)
+			if kind == project.QK {
+				q = c.lens.QK(12, 7)
+			}
+			t0 := time.Now()
+			r := q.Top(50)
+			el := time.Since(t0)
+			if r.Err() != nil {
+				return r.Err()
+			}
+			st := r.Stats
+			b.add(fmt.Sprintf("head 12.7 %v top-50%s", kind, c.name), ms(el), "≤ 2 s per head",
+				fmt.Sprintf("%d×%d tokens, %.1f%% of dense FLOPs, %.0f dense-equivalent GFLOP/s", st.Rows, st.Cols, 100*st.Fraction(), st.DenseFLOPs/el.Seconds()/1e9))
+			if c.name == "" {
+				perHead += el
+				if kind == project.OV {
+					ovStats, ovTime = st, el
+				}
+			}
+		}
+	}
+	b.add("head 12.7 OV+QK top-50 (one head, both views)", ms(perHead), "≤ 2 s", "seed: ≈100 s and ≈20 GB per view here")
+
+	// GEMM rates: the factor products and a plain sgemm of the screening shape.
+	if err := b.gemms(m, ovStats, ovTime); err != nil {
+		return err
+	}
+
+	if scan {
+		t0 := time.Now()
+		var spent, dense float64
+		n := 0
+		for l := range arch.Layers {
+			for h := range arch.Heads {
+				for _, q := range []*lenskit.HeadQuery{all.OV(l, h), all.QK(l, h)} {
+					r := q.Top(50)
+					if r.Err() != nil {
+						return r.Err()
+					}
+					spent += r.Stats.SpentFLOPs
+					dense += r.Stats.DenseFLOPs
+					n++
+				}
+			}
+			fmt.Fprintf(b.log, "  scanned layer %d/%d (%s)\n", l+1, arch.Layers, time.Since(t0).Round(time.Second))
+		}
+		b.add(fmt.Sprintf("whole model: %d heads × (OV, QK) top-50", arch.Layers*arch.Heads), time.Since(t0).Round(time.Second).String(), "≤ 10 min",
+			fmt.Sprintf("%d views, %.1f%% of dense FLOPs", n, 100*spent/dense))
+	}
+	b.add("peak RSS, random model", fmt.Sprintf("%d MB", rssMB("VmHWM")), "≤ 1.5 GB", "")
+	m.Close()
+
+	// Pruning on decaying spectra: the synthetic medium model and the trained tiny one.
+	if err := b.pruning(benchdata.Dir(benchdata.MediumDecaying), "synthetic medium, decaying spectra", scan); err != nil {
+		return err
+	}
+	return b.pruning("", "tiny-pl-gpt2 (trained)", true)
+}
+
+// gemms measures the dense products on each engine available.
+func (b *bench) gemms(m *lenskit.Model, ov project.Stats, ovTime time.Duration) error {
+	e := m.Space.E
+	wv, err := m.Weights.WV(12, 7)
+	if err != nil {
+		return err
+	}
+	engines := []project.Engine{project.CPU()}
+	if g, err := gomlxEngine(); err == nil {
+		engines = append(engines, g)
+	} else {
+		fmt.Fprintf(b.log, "  GoMLX engine unavailable: %v\n", err)
+	}
+	// A plain sgemm of the screening shape: 1024 rows of A against all of B,
+	// into a preallocated output where the engine allows it.
+	v, err := m.Space.OV(12, 7)
+	if err != nil {
+		return err
+	}
+	blk := weights.Matrix{Rows: 1024, Cols: v.A.Cols, Data: v.A.Data[:1024*v.A.Cols]}
+	bt := v.B.T()
+	out := weights.NewMatrix(blk.Rows, bt.Cols)
+	type into interface {
+		MatMulInto(x, w, out weights.Matrix) error
+	}
+	plainGEMM := func(eng project.Engine) error {
+		if e, ok := eng.(into); ok {
+			return e.MatMulInto(blk, bt, out)
+		}
+		_, err := eng.MatMul(blk, bt)
+		return err
+	}
+	for _, eng := range engines {
+		if _, err := eng.MatMul(e, wv); err != nil { // warm-up (compiles graphs)
+			return err
+		}
+		d, err := b.median(func() error { _, err := eng.MatMul(e, wv); return err })
+		if err != nil {
+			return err
+		}
+		fl := 2 * float64(e.Rows) * float64(e.Cols) * float64(wv.Cols)
+		b.add(fmt.Sprintf("factor GEMM E·W_V %d×%d·%d×%d [%s]", e.Rows, e.Cols, wv.Rows, wv.Cols, eng.Name()),
+			fmt.Sprintf("%.0f GFLOP/s", fl/d.Seconds()/1e9), "", ms(d))
+		if err := plainGEMM(eng); err != nil {
+			return err
+		}
+		d, err = b.median(func() error { return plainGEMM(eng) })
+		if err != nil {
+			return err
+		}
+		fl = 2 * float64(blk.Rows) * float64(blk.Cols) * float64(bt.Cols)
+		plain := fl / d.Seconds() / 1e9
+		b.add(fmt.Sprintf("plain sgemm %d×%d·%d×%d [%s]", blk.Rows, blk.Cols, bt.Rows, bt.Cols, eng.Name()),
+			fmt.Sprintf("%.0f GFLOP/s", plain), "", "writes the full product")
+		eff := ov.DenseFLOPs / ovTime.Seconds() / 1e9
+		b.add(fmt.Sprintf("head OV search vs plain sgemm [%s]", eng.Name()), fmt.Sprintf("%.0f%%", 100*eff/plain), "",
+			fmt.Sprintf("%.0f dense-equivalent GFLOP/s (int8 screening + exact rescoring, whole search incl. factors)", eff))
+	}
+	return nil
+}
+
+// pruning reports the fraction of dense FLOPs the search spends on a model
+// whose head spectra decay.
+func (b *bench) pruning(dir, what string, all bool) error {
+	m, err := lenskit.Load(dir, lenskit.WithEngine(project.CPU()))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	a := m.Arch()
+	lens := m.Lens()
+	var fr []float64
+	var spent, dense float64
+	t0 := time.Now()
+	layers := []int{0, a.Layers / 2, a.Layers - 1}
+	if all {
+		layers = nil
+		for l := range a.Layers {
+			layers = append(layers, l)
+		}
+	}
+	for _, l := range layers {
+		for h := range a.Heads {
+			for _, q := range []*lenskit.HeadQuery{lens.OV(l, h), lens.QK(l, h)} {
+				r := q.Top(50)
+				if r.Err() != nil {
+					return r.Err()
+				}
+				fr = append(fr, r.Stats.Fraction())
+				spent += r.Stats.SpentFLOPs
+				dense += r.Stats.DenseFLOPs
+			}
+		}
+	}
+	slices.Sort(fr)
+	b.add(fmt.Sprintf("%s: %d views top-50", what, len(fr)), time.Since(t0).Round(time.Millisecond).String(), "",
+		fmt.Sprintf("dense FLOPs spent: %.2f%% overall, median %.2f%%, max %.2f%%", 100*spent/dense, 100*fr[len(fr)/2], 100*fr[len(fr)-1]))
+	return nil
+}
+
+// rssMB reads a memory figure (VmRSS, VmHWM) of this process in MB.
+func rssMB(field string) int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return runtime.GOARCH
+}
