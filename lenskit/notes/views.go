@@ -375,7 +375,11 @@ func (g *Grid) Heatmap() *view.Heatmap {
 		}
 	}
 	if g.Legend != nil {
-		h.Title += " — " + strings.Join(g.Legend[1:], ", ") + " (" + strings.Join(numbers(len(g.Legend), "")[1:], ", ") + ")"
+		// Categories, not a continuous scale: with one only "OV labelled"
+		// head the smallest present value would be drawn white.
+		for i, name := range g.Legend[1:] {
+			h.Categories = append(h.Categories, view.Category{Value: float64(i + 1), Label: name, Color: categoryColors[(i+1)%len(categoryColors)]})
+		}
 	}
 	return h
 }

@@ -1,6 +1,7 @@
 package notes
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -136,8 +137,16 @@ func TestGridHeatmap(t *testing.T) {
 	if h.Values[3][7] != OVLabelled || !math.IsNaN(h.Values[0][0]) {
 		t.Errorf("heatmap values: 3.7 = %v, 0.0 = %v", h.Values[3][7], h.Values[0][0])
 	}
-	if !strings.Contains(h.Title, "OV only, QK only, OV and QK (1, 2, 3)") {
-		t.Errorf("title %q does not explain the values", h.Title)
+	// Categories, each its own colour, so a lone "OV only" head is not
+	// drawn white at the bottom of a continuous scale.
+	var labels []string
+	colors := map[string]bool{}
+	for _, c := range h.Categories {
+		labels = append(labels, fmt.Sprintf("%g=%s", c.Value, c.Label))
+		colors[c.Color] = true
+	}
+	if got := strings.Join(labels, ", "); got != "1=OV only, 2=QK only, 3=OV and QK" || len(colors) != 3 {
+		t.Errorf("categories %q, %d colours", got, len(colors))
 	}
 	html := h.HTML()
 	if !strings.Contains(html, "names, medicine (ala)") {

@@ -32,6 +32,13 @@ type Heatmap struct {
 	// (PairHeatmap marks the top pairs among the full scores).
 	Marked [][]bool
 
+	// Categories, when set, makes the map categorical: every value is one
+	// of the categories' Values, drawn in that category's colour with a
+	// legend of labels — the notes map's "OV labelled", "QK labelled", … —
+	// instead of on a continuous scale, where the smallest category present
+	// would come out white.
+	Categories []Category
+
 	err error // set by a constructor that refused its input
 }
 
@@ -86,6 +93,13 @@ func (h *Heatmap) Validate() error {
 		return fmt.Errorf("view: heatmap %q has size %d × %d px (want 0 for automatic, or up to 20000)", h.Title, h.Width, h.Height)
 	}
 	return nil
+}
+
+// Category is one class of a categorical Heatmap.
+type Category struct {
+	Value float64
+	Label string
+	Color string // CSS colour, e.g. "#6baed6"
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -167,6 +181,9 @@ func (h *Heatmap) layout() chartLayout {
 	prec := h.precision()
 	sw := max(len(strconv.FormatFloat(lo, 'f', prec, 64)), len(strconv.FormatFloat(hi, 'f', prec, 64)))
 	l.right = labelPx(sw) + 56 // colour scale: its handle labels, bar and handles
+	for _, c := range h.Categories {
+		l.right = max(l.right, labelPx(Width(c.Label))+50) // legend: swatch and label
+	}
 	l.w = min(max(l.left+cols*cell+l.right, 360), 1600)
 	l.h = min(max(l.top+rows*cell+l.bottom, 220), 2400)
 	if h.Width > 0 {
@@ -282,6 +299,15 @@ func (h *Heatmap) option() map[string]any {
 		"type": "continuous", "min": lo, "max": hi, "calculable": true, "precision": h.precision(),
 		"orient": "vertical", "right": 10, "top": "middle", "itemHeight": min(140, max(60, l.h-l.top-l.bottom-40)),
 		"inRange": map[string]any{"color": colors},
+	}
+	if len(h.Categories) > 0 {
+		pieces := make([]map[string]any, len(h.Categories))
+		for i, c := range h.Categories {
+			pieces[i] = map[string]any{"value": c.Value, "label": c.Label, "color": c.Color}
+		}
+		o["visualMap"] = map[string]any{
+			"type": "piecewise", "pieces": pieces, "orient": "vertical", "right": 10, "top": "middle",
+		}
 	}
 	delete(o, "legend")  // one series: a legend would only repeat the title
 	delete(o, "toolbox") // empty

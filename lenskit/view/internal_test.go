@@ -301,3 +301,24 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// A categorical map gets discrete colours and a legend of the categories'
+// labels, not a continuous scale.
+func TestHeatmapCategories(t *testing.T) {
+	h := &Heatmap{
+		Title: "notes", XLabels: []string{"0", "1"}, YLabels: []string{"0"},
+		Values:     [][]float64{{1, math.NaN()}},
+		Categories: []Category{{1, "OV only", "#6baed6"}, {2, "QK only", "#fd8d3c"}},
+	}
+	vm, ok := h.option()["visualMap"].(map[string]any)
+	if !ok || vm["type"] != "piecewise" {
+		t.Fatalf("visualMap %v", h.option()["visualMap"])
+	}
+	pieces := vm["pieces"].([]map[string]any)
+	if len(pieces) != 2 || pieces[0]["label"] != "OV only" || pieces[1]["color"] != "#fd8d3c" || pieces[0]["value"] != 1.0 {
+		t.Errorf("pieces %v", pieces)
+	}
+	if html := h.HTML(); !strings.Contains(html, "OV only") {
+		t.Error("the legend label is not in the chart")
+	}
+}
