@@ -1,7 +1,11 @@
 package lenskit
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"lenskit.dev/lenskit/view"
@@ -79,30 +83,141 @@ func ExcludeFuzzy() Filter {
 	return Filter{name: vocab.FuzzyEqual().String(), pair: vocab.FuzzyEqual()}
 }
 
-// CorpusTokens builds (once, then caches) the token list of the given text
-// files for this model's vocabulary: every token seen, or the topN most
-// frequent by line count.
+// CorpusTokens builds the token list of the given text files for this
+// model's vocabulary: every token seen, or the topN most frequent by line
+// count. Lists are cached in memory and on disk (under the user cache
+// directory, keyed by the vocabulary, the files' paths, sizes and
+// modification times, and topN), so a notebook — where every cell is a
+// new process — tokenizes a corpus once.
 func (m *Model) CorpusTokens(topN int, paths ...string) (*vocab.TokenList, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
-	key := fmt.Sprint(topN, paths)
+	key, err := m.corpusKey(topN, paths)
+	if err != nil {
+		return nil, err
+	}
 	m.listsMu.Lock()
 	l, ok := m.lists[key]
 	m.listsMu.Unlock()
 	if ok {
 		return l, nil
 	}
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "lenskit", "token-lists", key+".tokens")
+		if f, err := os.Open(cache); err == nil {
+			l, err = vocab.LoadTokenList(f)
+			f.Close()
+			if err == nil {
+				m.remember(key, l)
+				return l, nil
+			}
+		}
+	}
 	p := view.NewProgress("tokenizing "+strings.Join(paths, ", "), 0)
-	l, err := vocab.CorpusTokens(m.Vocab, paths, topN, p.Func())
+	l, err = vocab.CorpusTokens(m.Vocab, paths, topN, p.Func())
 	p.Done()
 	if err != nil {
 		return nil, err
 	}
+	m.remember(key, l)
+	if cache != "" {
+		// A cache that cannot be written only costs time next run.
+		_ = writeFileAtomic(cache, l.Save)
+	}
+	return l, nil
+}
+
+func (m *Model) remember(key string, l *vocab.TokenList) {
 	m.listsMu.Lock()
 	m.lists[key] = l
 	m.listsMu.Unlock()
-	return l, nil
+}
+
+// corpusKey identifies a token list: the vocabulary (every raw entry), and
+// each file by absolute path, size and modification time.
+func (m *Model) corpusKey(topN int, paths []string) (string, error) {
+	if len(paths) == 0 {
+		return "", fmt.Errorf("lenskit: CorpusTokens needs at least one file")
+	}
+	h := sha256.New()
+	m.vocabHashOnce.Do(func() {
+		vh := sha256.New()
+		for id := range m.Vocab.Len() {
+			fmt.Fprintf(vh, "%q\n", m.Vocab.Raw(id))
+		}
+		m.vocabHash = fmt.Sprintf("%x", vh.Sum(nil))
+	})
+	fmt.Fprintf(h, "vocab %s\ntop %d\n", m.vocabHash, topN)
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		st, err := os.Stat(abs)
+		if err != nil {
+			return "", fmt.Errorf("lenskit: corpus: %w", err)
+		}
+		fmt.Fprintf(h, "%q %d %d\n", abs, st.Size(), st.ModTime().UnixNano())
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))[:32], nil
+}
+
+// writeFileAtomic writes path through a temporary file and a rename.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Shared finds a file of the shared data directory that sits next to a
+// lenskit checkout (for example "corpus/pl.txt"): in $LENSKIT_SHARED, in
+// $LENSKIT_ROOT/../shared (the lenskit kernel sets LENSKIT_ROOT), or in a
+// "shared" directory beside the working directory or one of its parents.
+// The error lists every place it looked.
+func Shared(rel string) (string, error) {
+	var tried []string
+	try := func(dir string) (string, bool) {
+		p := filepath.Join(dir, rel)
+		tried = append(tried, p)
+		st, err := os.Stat(p)
+		return p, err == nil && !st.IsDir()
+	}
+	if d := os.Getenv("LENSKIT_SHARED"); d != "" {
+		if p, ok := try(d); ok {
+			return p, nil
+		}
+	}
+	if r := os.Getenv("LENSKIT_ROOT"); r != "" {
+		if p, ok := try(filepath.Join(r, "..", "shared")); ok {
+			return p, nil
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			if p, ok := try(filepath.Join(d, "shared")); ok {
+				return p, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return "", fmt.Errorf("lenskit: shared file %s not found (set LENSKIT_SHARED); looked in:\n  %s", rel, strings.Join(tried, "\n  "))
 }
 
 // resolved is a Lens's filters applied to its model.

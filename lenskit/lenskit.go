@@ -47,6 +47,9 @@ type Model struct {
 
 	listsMu sync.Mutex
 	lists   map[string]*vocab.TokenList
+
+	vocabHashOnce sync.Once
+	vocabHash     string
 }
 
 // LoadOption configures Load.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,5 +122,51 @@ func TestEnginesAgree(t *testing.T) {
 		if rg.Stats.Engine == rc.Stats.Engine {
 			t.Errorf("both ran on %q", rc.Stats.Engine)
 		}
+	}
+}
+
+func TestCorpusTokensDiskCache(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	corpus := filepath.Join(t.TempDir(), "c.txt")
+	os.WriteFile(corpus, []byte("ale którego\nktórego której\n"), 0o644)
+	m1, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m1.Close()
+	l1, err := m1.CorpusTokens(0, corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_CACHE_HOME"), "lenskit", "token-lists", "*.tokens"))
+	if len(cached) != 1 {
+		t.Fatalf("cache files: %v", cached)
+	}
+	// A new process (here: a new model) reads the list back.
+	m2, _ := lenskit.Load("")
+	defer m2.Close()
+	l2, err := m2.CorpusTokens(0, corpus)
+	if err != nil || !slices.Equal(l1.Forms(), l2.Forms()) {
+		t.Fatalf("cached list differs: %v %v vs %v", err, l1.Forms(), l2.Forms())
+	}
+	// Changing the corpus changes the key.
+	os.WriteFile(corpus, []byte("zupełnie inny tekst\n"), 0o644)
+	l3, _ := m2.CorpusTokens(0, corpus)
+	if slices.Equal(l1.Forms(), l3.Forms()) {
+		t.Error("a changed corpus reused the old list")
+	}
+}
+
+func TestShared(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "corpus"), 0o755)
+	os.WriteFile(filepath.Join(dir, "corpus", "x.txt"), []byte("x\n"), 0o644)
+	t.Setenv("LENSKIT_SHARED", dir)
+	if p, err := lenskit.Shared("corpus/x.txt"); err != nil || p != filepath.Join(dir, "corpus", "x.txt") {
+		t.Errorf("Shared = %q, %v", p, err)
+	}
+	_, err := lenskit.Shared("corpus/missing.txt")
+	if err == nil || !strings.Contains(err.Error(), "LENSKIT_SHARED") {
+		t.Errorf("missing file: %v", err)
 	}
 }

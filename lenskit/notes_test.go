@@ -1,12 +1,14 @@
 package lenskit_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"lenskit.dev/lenskit"
 	"lenskit.dev/lenskit/notes"
+	"lenskit.dev/lenskit/project"
 )
 
 func TestLabelFromResults(t *testing.T) {
@@ -54,5 +56,29 @@ func TestLabelFromResults(t *testing.T) {
 	md, _ := n2.Markdown()
 	if !strings.Contains(md, "relative pronouns") {
 		t.Errorf("markdown lacks the label:\n%s", md)
+	}
+
+	// Re-running a notebook re-labels the same results: nothing changes.
+	before, _ := os.ReadFile(path)
+	if _, err := n2.Label(lens.OV(2, 4).Top(10), "relative pronouns", "ale/but → którego/której", "syntax"); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("labelling the same result again changed the file")
+	}
+	// New text updates the note instead of adding a second one.
+	if _, err := n2.Label(lens.OV(2, 4).Top(10), "relative pronouns", "revised"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := n2.List(notes.Query{Component: "2.4 OV"}); len(list) != 1 || list[0].Text != "revised" {
+		t.Errorf("after relabelling: %+v", list)
+	}
+	// One side of a neuron.
+	v, err := n2.Label(lens.Neuron(1, 7).Top(5).Value(), "writes nouns", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Component.String() != "L1/N7 V" || len(v.Evidence.Columns[project.Value]) != 5 || len(v.Evidence.Columns[project.Key]) != 0 {
+		t.Errorf("value-side note %v with columns %v", v.Component, v.Evidence.Columns)
 	}
 }

@@ -7,6 +7,13 @@ import (
 	"lenskit.dev/lenskit/view"
 )
 
+// Display is anything lenskit renders — a table, a heatmap, a map of the
+// model — with Show to put it in a notebook (or print it in a terminal).
+type Display struct{ view.Renderable }
+
+// Show displays d: HTML under GoNB, text elsewhere.
+func (d Display) Show() { view.Show(d.Renderable) }
+
 // NeuronResult is a neuron's four-column projection, or the error that
 // prevented it. It renders itself: Show in a notebook draws a table, String
 // is the aligned text a terminal shows.
@@ -19,20 +26,20 @@ type NeuronResult struct {
 // Err reports why the projection failed, or nil.
 func (r *NeuronResult) Err() error { return r.err }
 
-// Table returns the renderable table, with view options (scores, token
+// Table returns the result's table, with view options (scores, token
 // form, height).
-func (r *NeuronResult) Table(opts ...view.Option) view.Renderable {
+func (r *NeuronResult) Table(opts ...view.Option) Display {
 	if r.err != nil {
-		return errorView{r.err}
+		return Display{errorView{r.err}}
 	}
-	return view.Neuron(r.m.Vocab, r.NeuronTop, opts...)
+	return Display{view.Neuron(r.m.Vocab, r.NeuronTop, opts...)}
 }
 
 func (r *NeuronResult) String() string { return r.Table().String() }
 func (r *NeuronResult) HTML() string   { return r.Table().HTML() }
 
 // Show displays the result (HTML in GoNB, text elsewhere), or its error.
-func (r *NeuronResult) Show() { view.Show(r.Table()) }
+func (r *NeuronResult) Show() { r.Table().Show() }
 
 // Words returns the display forms of one column ("K", "V", "-K", "-V").
 func (r *NeuronResult) Words(side project.Side) []string {
@@ -84,31 +91,31 @@ type PairResult struct {
 // Err reports why the search failed, or nil.
 func (r *PairResult) Err() error { return r.err }
 
-// Table returns the renderable table of pairs.
-func (r *PairResult) Table(opts ...view.Option) view.Renderable {
+// Table returns the table of pairs, with view options.
+func (r *PairResult) Table(opts ...view.Option) Display {
 	if r.err != nil {
-		return errorView{r.err}
+		return Display{errorView{r.err}}
 	}
-	return view.Pairs(r.m.Vocab, r.PairTop, opts...)
+	return Display{view.Pairs(r.m.Vocab, r.PairTop, opts...)}
 }
 
 func (r *PairResult) String() string { return r.Table().String() }
 func (r *PairResult) HTML() string   { return r.Table().HTML() }
 
 // Show displays the pairs (HTML in GoNB, text elsewhere), or the error.
-func (r *PairResult) Show() { view.Show(r.Table()) }
+func (r *PairResult) Show() { r.Table().Show() }
 
 // Heatmap returns a source × target heatmap of the pairs' tokens, every
 // cell filled with the view's exact score for that combination.
-func (r *PairResult) Heatmap() view.Renderable {
+func (r *PairResult) Heatmap() Display {
 	if r.err != nil {
-		return errorView{r.err}
+		return Display{errorView{r.err}}
 	}
 	v := r.view
-	return view.PairHeatmap(r.m.Vocab, r.PairTop, func(src, tgt int) float32 {
+	return Display{view.PairHeatmap(r.m.Vocab, r.PairTop, func(src, tgt int) float32 {
 		s, _ := v.Score(src, tgt) // src, tgt come from the view's own pairs
 		return s
-	})
+	})}
 }
 
 // PairJSON is one pair of a JSON result; for QK, source is the query token
