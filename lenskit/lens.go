@@ -101,3 +101,22 @@ func (q *HeadQuery) search(k int, bottom bool) *PairResult {
 	})
 	return &PairResult{m: l.m, PairTop: r, view: v, err: err}
 }
+
+// Neurons projects every MLP neuron of a layer at once — the way to scan a
+// layer for neurons that read or write a coherent group of tokens: one
+// product of E with a block of keys and values replaces a pass over E per
+// neuron. Each result equals lens.Neuron(layer, i).Top(k).
+func (l *Lens) Neurons(layer, k int) ([]*NeuronResult, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	tops, err := l.m.Space.Neurons(layer, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*NeuronResult, len(tops))
+	for i, t := range tops {
+		out[i] = &NeuronResult{m: l.m, NeuronTop: t}
+	}
+	return out, nil
+}

@@ -170,3 +170,27 @@ func TestShared(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+func TestLensNeurons(t *testing.T) {
+	m, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	lens := m.Lens(lenskit.Alnum())
+	all, err := lens.Neurons(1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != m.Arch().DFF {
+		t.Fatalf("%d neurons", len(all))
+	}
+	for _, i := range []int{0, 7, 1023} {
+		if got, want := all[i].String(), lens.Neuron(1, i).Top(5).String(); got != want {
+			t.Errorf("neuron %d:\n%s\nvs\n%s", i, got, want)
+		}
+	}
+	if _, err := lens.Neurons(4, 5); err == nil {
+		t.Error("layer 4 accepted")
+	}
+}

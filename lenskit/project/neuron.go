@@ -41,101 +41,146 @@ func (s *Space) Neuron(layer, i int, opt NeuronOptions) (*NeuronTop, error) {
 // all).
 func (s *Space) ProjectPair(x, y []float32, k int, tokens []int) ([4][]Token, error) {
 	var out [4][]Token
+	cols, err := s.Project([][]float32{x, y}, k, tokens)
+	if err != nil {
+		return out, err
+	}
+	out[Key], out[NegKey] = cols[0][0], cols[0][1]
+	out[Value], out[NegValue] = cols[1][0], cols[1][1]
+	return out, nil
+}
+
+// Neurons projects every MLP neuron of a layer, as Neuron does one: one
+// GEMM of E against a block of keys and values replaces a pass over E per
+// neuron, so a layer of GPT-2 medium (4,096 neurons) takes seconds.
+func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
+	keys, err := s.Model.FFKeys(layer)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := s.Model.FFValues(layer)
+	if err != nil {
+		return nil, err
+	}
+	n := keys.Cols
+	out := make([]*NeuronTop, 0, n)
+	const block = 128
+	for i0 := 0; i0 < n; i0 += block {
+		i1 := min(i0+block, n)
+		var dirs [][]float32
+		for i := i0; i < i1; i++ {
+			dirs = append(dirs, keys.Col(i), vals.Row(i))
+		}
+		cols, err := s.Project(dirs, opt.K, opt.Tokens)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d neurons %d…%d: %w", layer, i0, i1-1, err)
+		}
+		for i := i0; i < i1; i++ {
+			kc, vc := cols[2*(i-i0)], cols[2*(i-i0)+1]
+			var c [4][]Token
+			c[Key], c[NegKey], c[Value], c[NegValue] = kc[0], kc[1], vc[0], vc[1]
+			out = append(out, &NeuronTop{Neuron: NeuronID{layer, i}, K: opt.K, Columns: c, Filter: opt.Filter})
+		}
+	}
+	return out, nil
+}
+
+// Project projects residual-space directions onto the vocabulary: for each
+// direction x, the k highest tokens of E·x and of −E·x, restricted to
+// tokens (nil = all). The engine computes float32 scores for every
+// direction in one product; the candidates near each cut-off are then
+// rescored exactly (float64 sums, ties to the lower id), so the result is
+// the one a full sort of exact scores gives.
+func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, error) {
 	d := s.E.Cols
-	if len(x) != d || len(y) != d {
-		return out, fmt.Errorf("project: direction length %d/%d, want d_model %d", len(x), len(y), d)
+	for i, x := range dirs {
+		if len(x) != d {
+			return nil, fmt.Errorf("project: direction %d has length %d, want d_model %d", i, len(x), d)
+		}
 	}
 	if k < 0 {
-		return out, fmt.Errorf("project: negative k %d", k)
+		return nil, fmt.Errorf("project: negative k %d", k)
 	}
 	for _, t := range tokens {
 		if t < 0 || t >= s.E.Rows {
-			return out, fmt.Errorf("project: token id %d out of range [0,%d)", t, s.E.Rows)
+			return nil, fmt.Errorf("project: token id %d out of range [0,%d)", t, s.E.Rows)
 		}
 	}
-	// Float32 scores for every taking part token, in one engine call.
-	var rows weights.Matrix
-	ids := tokens
-	if ids == nil || len(ids) > s.E.Rows/2 {
-		rows = s.E
-	} else {
+	// The rows to score: all of E when most tokens take part (scoring a
+	// few extra rows is cheaper than copying most of E), else the chosen
+	// tokens gathered. scRow maps the r-th taking-part token to its row.
+	rows, ids := s.E, tokens
+	scRow := func(r int) int { return r }
+	switch {
+	case ids == nil:
+		ids = seq(s.E.Rows)
+	case len(ids) > s.E.Rows/2:
+		scRow = func(r int) int { return ids[r] }
+	default:
 		rows = weights.NewMatrix(len(ids), d)
 		for r, t := range ids {
 			copy(rows.Row(r), s.E.Row(t))
 		}
 	}
-	w := weights.NewMatrix(d, 2)
-	for kk := range d {
-		w.Data[2*kk], w.Data[2*kk+1] = x[kk], y[kk]
+	w := weights.NewMatrix(d, len(dirs))
+	for j, x := range dirs {
+		for kk, v := range x {
+			w.Data[kk*len(dirs)+j] = v
+		}
 	}
 	sc, err := s.Engine.MatMul(rows, w)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	// Map score rows back to token ids.
-	var tok []int // nil: row r is token r
-	if rows.Rows != s.E.Rows {
-		tok = ids
-	}
-	keep := func(r int) (int, bool) {
-		if tok != nil {
-			return tok[r], true
-		}
-		if ids == nil {
-			return r, true
-		}
-		_, found := slices.BinarySearch(ids, r)
-		return r, found
-	}
-	nx, ny := norm64(x), norm64(y)
 	// |float32 dot − exact| ≤ γ_d·|e|·|x| for any summation order.
 	gamma := float64(d+2) * 0x1p-24 * 1.01
 	maxE := s.maxRowNorm()
-	for col, spec := range [4]struct {
-		which int
-		sign  float64
-		dir   []float32
-		n     float64
-	}{{0, 1, x, nx}, {1, 1, y, ny}, {0, -1, x, nx}, {1, -1, y, ny}} {
-		errMax := gamma * maxE * spec.n
-		// θ' = k-th best float32 score; the true top k all have float32
-		// scores ≥ θ' − 2·errMax, so only those are rescored.
-		var f32 []float64
-		for r := range rows.Rows {
-			if _, ok := keep(r); ok {
-				f32 = append(f32, spec.sign*float64(sc.Data[2*r+spec.which]))
+	out := make([][2][]Token, len(dirs))
+	parallelRows(len(dirs), 1, func(lo, hi int) {
+		f32 := make([]float64, len(ids))
+		for j := lo; j < hi; j++ {
+			errMax := gamma * maxE * norm64(dirs[j])
+			for b, sign := range [2]float64{1, -1} {
+				for r := range f32 {
+					f32[r] = sign * float64(sc.Data[scRow(r)*len(dirs)+j])
+				}
+				out[j][b] = s.topExact(f32, ids, dirs[j], sign, k, errMax)
 			}
 		}
-		if k == 0 || len(f32) == 0 {
-			out[col] = []Token{}
-			continue
-		}
-		thr := kthLargest(f32, min(k, len(f32))) - 2*errMax
-		var cands []cand
-		for r := range rows.Rows {
-			t, ok := keep(r)
-			if !ok || spec.sign*float64(sc.Data[2*r+spec.which]) < thr {
-				continue
-			}
-			cands = append(cands, cand{score: spec.sign * dot64(s.E.Row(t), spec.dir), src: int32(t)})
-		}
-		slices.SortFunc(cands, func(a, b cand) int {
-			if better(a, b) {
-				return -1
-			}
-			if better(b, a) {
-				return 1
-			}
-			return 0
-		})
-		cands = cands[:min(k, len(cands))]
-		toks := make([]Token, len(cands))
-		for j, c := range cands {
-			toks[j] = Token{ID: int(c.src), Score: float32(c.score)}
-		}
-		out[col] = toks
-	}
+	})
 	return out, nil
+}
+
+// topExact returns the k best tokens by exact score sign·(E_t·x), given
+// float32 scores f32 (row r is token ids[r]) off by at most errMax.
+func (s *Space) topExact(f32 []float64, ids []int, x []float32, sign float64, k int, errMax float64) []Token {
+	if k == 0 || len(f32) == 0 {
+		return []Token{}
+	}
+	// θ' = k-th best float32 score; the true top k all have float32 scores
+	// ≥ θ' − 2·errMax, so only those are rescored.
+	thr := kthLargest(slices.Clone(f32), min(k, len(f32))) - 2*errMax
+	var cands []cand
+	for r, v := range f32 {
+		if v >= thr {
+			cands = append(cands, cand{score: sign * dot64(s.E.Row(ids[r]), x), src: int32(ids[r])})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	cands = cands[:min(k, len(cands))]
+	toks := make([]Token, len(cands))
+	for j, c := range cands {
+		toks[j] = Token{ID: int(c.src), Score: float32(c.score)}
+	}
+	return toks
 }
 
 // kthLargest returns the k-th largest value of v (1-based), reordering v.

@@ -267,3 +267,51 @@ func TestOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestNeuronsMatchesNeuron: the layer-at-once projection returns, for every
+// neuron, exactly what the one-neuron projection returns.
+func TestNeuronsMatchesNeuron(t *testing.T) {
+	dir := t.TempDir()
+	shape := synth.Shape{Layers: 2, Heads: 2, DModel: 16, DFF: 300, Vocab: 400, Positions: 8}
+	if err := synth.Write(dir, synth.Options{Shape: shape, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.Load(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	m, _ := weights.FromCheckpoint(ck)
+	sp, _ := NewSpace(m, nil)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tokens := range [][]int{nil, subset(r, shape.Vocab, 0.3), subset(r, shape.Vocab, 0.8)} {
+		all, err := sp.Neurons(1, NeuronOptions{K: 7, Tokens: tokens})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != shape.DFF {
+			t.Fatalf("%d neurons, want %d", len(all), shape.DFF)
+		}
+		for i, got := range all {
+			want, err := sp.Neuron(1, i, NeuronOptions{K: 7, Tokens: tokens})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Neuron != want.Neuron || !sameColumns(got.Columns, want.Columns) {
+				t.Fatalf("neuron %d (%d tokens): layer scan %v, single %v", i, len(tokens), got.Columns, want.Columns)
+			}
+		}
+	}
+	if _, err := sp.Neurons(2, NeuronOptions{K: 3}); err == nil {
+		t.Error("layer 2 of a 2-layer model accepted")
+	}
+}
+
+func sameColumns(a, b [4][]Token) bool {
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
