@@ -355,27 +355,9 @@ func buildChunkMax(g *graph.Graph, k graphKey) *graph.Node {
 	nc := (k.n + k.chunk - 1) / k.chunk
 	a := graph.Parameter(g, "a", f32(k.r, k.h))
 	b := graph.Parameter(g, "b", f32(nc*k.chunk, k.h))
-	parts := splitRows
-	if k.r%parts != 0 {
-		parts = 1
-	}
-	var outs []*graph.Node
-	rp := k.r / parts
-	for p := range parts {
-		ap := a
-		if parts > 1 {
-			ap = graph.Slice(a, graph.AxisRange(p*rp, (p+1)*rp))
-		}
-		s := graph.Dot(ap, b).General([]int{1}, nil, []int{1}, nil) // r × nc·chunk
-		outs = append(outs, graph.ReduceMax(graph.Reshape(s, rp, k.chunk, nc), 1))
-	}
-	if parts == 1 {
-		return outs[0]
-	}
-	return graph.Concatenate(outs, 0)
+	s := graph.Dot(a, b).General([]int{1}, nil, []int{1}, nil) // r × nc·chunk
+	return graph.ReduceMax(graph.Reshape(s, k.r, k.chunk, nc), 1)
 }
-
-var splitRows = 2
 
 // interleave lays b out for buildChunkMax: row j·nc + c of the result is
 // row c·chunk + j of b, or, past b's end, row c·chunk (the chunk's first
