@@ -46,7 +46,7 @@ func New(backend string) (project.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newEngine(b, backend), nil
+	return newEngine(b, backend, name == gobackend.BackendName), nil
 }
 
 // newGo creates GoMLX's pure-Go backend.

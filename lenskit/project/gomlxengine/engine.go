@@ -26,6 +26,7 @@ type Engine struct {
 	// small on CPU backends, whose intermediates are real memory, large on
 	// GPUs, where XLA fuses the product into the reduction.
 	tileBytes int
+	goBackend bool
 
 	mu     sync.Mutex
 	closed bool
@@ -48,18 +49,19 @@ const (
 	rowRound       = 64      // partial row tiles are padded to a multiple of this
 )
 
-func newEngine(b compute.Backend, cfg string) *Engine {
-	tile := 64 << 20
-	if b.Name() != "go" {
-		tile = 1 << 30
+func newEngine(b compute.Backend, cfg string, goBackend bool) *Engine {
+	tile := 1 << 30
+	if goBackend {
+		tile = 64 << 20
 	}
-	return &Engine{name: "gomlx:" + cfg, backend: b, tileBytes: tile}
+	return &Engine{name: "gomlx:" + cfg, backend: b, tileBytes: tile, goBackend: goBackend}
 }
 
 // Name reports "gomlx:" and the backend as given to New ("gomlx:go").
 func (e *Engine) Name() string { return e.name }
 
-// Backend describes the GoMLX backend and its device.
+// Backend describes the GoMLX backend and its device, and warns when the
+// Go backend was built without its SIMD kernels.
 func (e *Engine) Backend() string {
 	var s string
 	_ = catch(func() error {
@@ -69,6 +71,9 @@ func (e *Engine) Backend() string {
 		}
 		return nil
 	})
+	if e.goBackend && !simdBuild {
+		s += " (built without GOEXPERIMENT=simd: scalar matrix kernels, about 12× slower)"
+	}
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -435,4 +436,16 @@ func TestChunkMaxKeepsColumnsOnDevice(t *testing.T) {
 		b.Data[i] = 1 - b.Data[i]
 	}
 	check("after refilling b", randMatrix(r, 30, 64, -1, 1), 256)
+}
+
+func TestBackendDescription(t *testing.T) {
+	e := goEngine(t)
+	d := e.Backend()
+	if d == "" {
+		t.Fatal("empty backend description")
+	}
+	if warned := strings.Contains(d, "GOEXPERIMENT=simd"); warned == simdBuild {
+		t.Errorf("description %q: SIMD warning shown = %v, but built with simd = %v", d, warned, simdBuild)
+	}
+	t.Log(d)
 }
