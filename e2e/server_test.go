@@ -1,6 +1,6 @@
 // Package e2e tests lenskit the way a researcher meets it: `make notebook`
-// on a fresh checkout brings up a notebook server, and a notebook opened in
-// a real browser runs and draws its heatmap.
+// on a fresh checkout brings up a notebook server, and the notebooks, opened
+// in a real browser, run and draw their heatmaps.
 //
 // It is a module of its own so that the browser driver (chromedp) stays out
 // of the library's dependencies; `make test` runs it after the Go tests of
