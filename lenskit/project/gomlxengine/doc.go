@@ -34,11 +34,14 @@
 // A graph is compiled once per operation and shape and reused: a model's
 // head factors E·W are all V×d by d×d_head. Large left operands of MatMul
 // (E) and the column side of ChunkMax (reused for every row block of one
-// search) stay on the device between calls, keyed by the address and size of
-// their data, so E crosses to a GPU once per model, not once per head. Both
-// caches are bounded. Operands are weights and must not be modified while an
-// Engine may still hold them (as [weights.Matrix] requires anyway); a sampled
-// fingerprint catches a buffer refilled in place, not every modification.
+// search) stay on the device from their second use on, keyed by the address
+// and size of their data, so E crosses to a GPU once per model, not once
+// per head, while one-off operands (rows gathered for a filter) are never
+// kept. Both caches are bounded (32 graphs; 4 buffers within 1 GiB on a
+// device, 512 MiB on the Go backend, whose buffers are a second host copy).
+// Operands are weights and must not be modified while an Engine may still
+// hold them (as [weights.Matrix] requires anyway); a sampled fingerprint
+// catches a buffer refilled in place, not every modification.
 //
 // # Errors
 //

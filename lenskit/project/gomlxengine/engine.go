@@ -33,6 +33,8 @@ type Engine struct {
 	clock  uint64
 	graphs []*cachedGraph
 	bufs   []*cachedBuf
+	seen   [8]seenOperand // operands sent once, not (yet) kept
+	nseen  int
 }
 
 var _ project.Engine = (*Engine)(nil)
@@ -40,11 +42,15 @@ var _ project.Engine = (*Engine)(nil)
 // Cache bounds. A model has two MatMul shapes (E·W for heads, E·k for
 // neurons) and a search a few ChunkMax shapes, so a few dozen graphs cover
 // a whole-model scan; the buffers are E (once per model) and one search's
-// column factor.
+// column factor. An operand is kept from its second use on, so one-off
+// operands (token rows gathered for a filter) never displace E. The Go
+// backend's buffers are host memory, a second copy of each operand, hence
+// its smaller budget.
 const (
 	maxGraphs      = 32
 	maxBufs        = 4
-	maxBufBytes    = 1 << 30
+	maxBufBytesGo  = 512 << 20
+	maxBufBytesDev = 1 << 30
 	minCachedElems = 1 << 18 // operands smaller than 1 MiB are re-sent
 	rowRound       = 64      // partial row tiles are padded to a multiple of this
 )
@@ -433,9 +439,9 @@ func fingerprintOf(data []float32) fingerprint {
 
 // upload returns a device buffer of shape rows × cols holding data, or, when
 // fill is not nil, what fill derives from data (laid out as layout says),
-// and the function that releases it. With cache, the buffer is kept for
-// later calls with the same slice and layout, and released by eviction
-// instead. Called with e.mu held.
+// and the function that releases it. With cache, an operand used a second
+// time is kept for later calls with the same slice and layout, and released
+// by eviction instead. Called with e.mu held.
 func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill func() []float32) (compute.Buffer, func(), error) {
 	send := func() (compute.Buffer, error) {
 		dev := data
@@ -456,6 +462,17 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 	}
 	ptr := unsafe.SliceData(data)
 	fp := fingerprintOf(data)
+	// An address seen before may belong to a new allocation by now: the
+	// record holds no reference. Then the operand is kept one use early,
+	// which costs nothing but cache room.
+	so := seenOperand{uintptr(unsafe.Pointer(ptr)), len(data), layout, fp}
+	if !e.seenBefore(so) {
+		buf, err := send()
+		if err != nil {
+			return nil, nil, err
+		}
+		return buf, func() { _ = buf.Finalize() }, nil
+	}
 	for i, c := range e.bufs {
 		if c.ptr == ptr && c.layout == layout && len(c.data) == len(data) {
 			if c.fp == fp {
@@ -477,17 +494,42 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 	for _, c := range e.bufs {
 		total += c.bytes
 	}
-	for len(e.bufs) > 0 && (len(e.bufs) >= maxBufs || total > maxBufBytes) {
+	limit := maxBufBytesDev
+	if e.goBackend {
+		limit = maxBufBytesGo
+	}
+	for len(e.bufs) > 0 && (len(e.bufs) >= maxBufs || total > limit) {
 		i := oldest(e.bufs, func(c *cachedBuf) uint64 { return c.used })
 		total -= e.bufs[i].bytes
 		_ = e.bufs[i].buf.Finalize()
 		e.bufs = append(e.bufs[:i], e.bufs[i+1:]...)
 	}
-	if total > maxBufBytes {
+	if total > limit {
 		return buf, func() { _ = buf.Finalize() }, nil // too large to keep
 	}
 	e.bufs = append(e.bufs, &cachedBuf{ptr: ptr, layout: layout, data: data, fp: fp, buf: buf, bytes: bytes, used: e.clock})
 	return buf, func() {}, nil
+}
+
+// seenOperand records an operand sent to the device without keeping it.
+type seenOperand struct {
+	addr   uintptr
+	n      int
+	layout int
+	fp     fingerprint
+}
+
+// seenBefore reports whether so was recorded, recording it if not (the
+// last len(e.seen) operands are remembered). Called with e.mu held.
+func (e *Engine) seenBefore(so seenOperand) bool {
+	for _, s := range e.seen[:min(e.nseen, len(e.seen))] {
+		if s == so {
+			return true
+		}
+	}
+	e.seen[e.nseen%len(e.seen)] = so
+	e.nseen++
+	return false
 }
 
 func oldest[T any](s []T, used func(T) uint64) int {

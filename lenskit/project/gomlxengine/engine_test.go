@@ -121,6 +121,16 @@ func TestMatMulKeepsOperandOnDevice(t *testing.T) {
 	if len(e.bufs) != 1 || len(e.graphs) != 1 {
 		t.Fatalf("after three products with one E: %d cached buffers, %d graphs; want 1 and 1", len(e.bufs), len(e.graphs))
 	}
+	// One-off operands of the same size (rows gathered for a filter) are
+	// sent, not kept.
+	for range 3 {
+		if _, err := e.MatMul(randMatrix(r, 1024, 256, -1, 1), randMatrix(r, 256, 8, -1, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(e.bufs) != 1 {
+		t.Fatalf("after three one-off operands: %d cached buffers, want 1", len(e.bufs))
+	}
 	for i := range x.Data {
 		x.Data[i] = -2 * x.Data[i]
 	}
@@ -429,6 +439,10 @@ func TestChunkMaxKeepsColumnsOnDevice(t *testing.T) {
 		t.Fatalf("after three row blocks: %d cached buffers, want 1", len(e.bufs))
 	}
 	check("chunk 100", randMatrix(r, 30, 64, -1, 1), 100)
+	if len(e.bufs) != 1 {
+		t.Fatalf("after one use with a second chunk size: %d cached buffers, want 1", len(e.bufs))
+	}
+	check("chunk 100 again", randMatrix(r, 30, 64, -1, 1), 100)
 	if len(e.bufs) != 2 {
 		t.Fatalf("after a second chunk size: %d cached buffers, want 2", len(e.bufs))
 	}
