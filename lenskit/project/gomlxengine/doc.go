@@ -19,11 +19,12 @@
 // otherwise.
 //
 // On a CPU the pure-Go backend needs GOEXPERIMENT=simd when the program is
-// compiled for its AVX2/AVX-512 matrix kernels (5 GFLOP/s without, 58–75
-// with, for E·W_V at GPT-2-medium shapes on this project's 2-core AVX-512
-// machines); even then [project.CPU] is faster (100–155 GFLOP/s there, and
-// its own screening search for heads), which is why [Default] never picks
-// "go". Engine.Backend says when a program was built without the flag.
+// compiled for its AVX2/AVX-512 matrix kernels (about 5 GFLOP/s without,
+// 45–100 with, for E·W_V at GPT-2-medium shapes on this project's 2-core
+// AVX-512 machines); even then [project.CPU] is faster (90–155 GFLOP/s
+// there, and its own screening search for heads), which is why [Default]
+// never picks "go". Engine.Backend says when a program was built without
+// the flag.
 //
 // The XLA backend loads PJRT plugins through cgo. Programs built with
 // CGO_ENABLED=0 still get the pure-Go backend; XLA then reports itself

@@ -78,7 +78,7 @@ func (e *Engine) Backend() string {
 		return nil
 	})
 	if e.goBackend && !simdBuild {
-		s += " (built without GOEXPERIMENT=simd: scalar matrix kernels, about 12× slower)"
+		s += " (built without GOEXPERIMENT=simd: scalar matrix kernels, about ten times slower)"
 	}
 	return s
 }
