@@ -56,7 +56,7 @@ func InList(l *vocab.TokenList) Filter { return tokenFilter(vocab.InList(l)) }
 // as the seed counts) when topN > 0. The list is built once per model and
 // path set, with a progress bar.
 func CorpusTokens(topN int, paths ...string) Filter {
-	name := fmt.Sprintf("corpus(%s", strings.Join(paths, ","))
+	name := fmt.Sprintf("corpus(%s", strings.Join(baseNames(paths), ","))
 	if topN > 0 {
 		name += fmt.Sprintf(",top=%d", topN)
 	}
@@ -115,7 +115,7 @@ func (m *Model) CorpusTokens(topN int, paths ...string) (*vocab.TokenList, error
 			}
 		}
 	}
-	p := view.NewProgress("tokenizing "+strings.Join(paths, ", "), 0)
+	p := view.NewProgress("tokenizing "+strings.Join(baseNames(paths), ", "), 0)
 	l, err = vocab.CorpusTokens(m.Vocab, paths, topN, p.Func())
 	p.Done()
 	if err != nil {
@@ -127,6 +127,16 @@ func (m *Model) CorpusTokens(topN int, paths ...string) (*vocab.TokenList, error
 		_ = writeFileAtomic(cache, l.Save)
 	}
 	return l, nil
+}
+
+// baseNames shortens paths to file names for descriptions that end up in
+// notes and saved notebooks, which must not depend on where a checkout is.
+func baseNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Base(p)
+	}
+	return out
 }
 
 func (m *Model) remember(key string, l *vocab.TokenList) {

@@ -49,10 +49,13 @@ func (l *Lens) Neuron(layer, neuron int) *NeuronQuery {
 func (q *NeuronQuery) Top(k int) *NeuronResult {
 	l := q.l
 	if l.err != nil {
-		return &NeuronResult{m: l.m, err: l.err}
+		return failedNeuron(l.m, l.err)
 	}
 	r, err := l.m.Space.Neuron(q.layer, q.neuron, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
-	return &NeuronResult{m: l.m, NeuronTop: r, err: err}
+	if err != nil {
+		return failedNeuron(l.m, err)
+	}
+	return &NeuronResult{m: l.m, NeuronTop: r}
 }
 
 // HeadQuery is one attention head's OV or QK view seen through a lens.
@@ -93,13 +96,16 @@ func (q *HeadQuery) search(k int, bottom bool) *PairResult {
 	l := q.l
 	v, err := q.View()
 	if err != nil {
-		return &PairResult{m: l.m, err: err}
+		return failedPairs(l.m, err)
 	}
 	r, err := v.Top(project.PairOptions{
 		K: k, Bottom: bottom, Sources: l.f.ids, Targets: l.f.ids,
 		Exclude: l.f.exclude, Filter: l.f.desc,
 	})
-	return &PairResult{m: l.m, PairTop: r, view: v, err: err}
+	if err != nil {
+		return failedPairs(l.m, err)
+	}
+	return &PairResult{m: l.m, PairTop: r, view: v}
 }
 
 // Neurons projects every MLP neuron of a layer at once — the way to scan a
@@ -119,4 +125,14 @@ func (l *Lens) Neurons(layer, k int) ([]*NeuronResult, error) {
 		out[i] = &NeuronResult{m: l.m, NeuronTop: t}
 	}
 	return out, nil
+}
+
+// A failed result carries its error and an empty result, so that reading
+// its fields (Pairs, Stats, Columns) never dereferences nil.
+func failedNeuron(m *Model, err error) *NeuronResult {
+	return &NeuronResult{m: m, NeuronTop: &project.NeuronTop{}, err: err}
+}
+
+func failedPairs(m *Model, err error) *PairResult {
+	return &PairResult{m: m, PairTop: &project.PairTop{}, err: err}
 }

@@ -194,3 +194,23 @@ func TestLensNeurons(t *testing.T) {
 		t.Error("layer 4 accepted")
 	}
 }
+
+// A failed result can be read like any other: empty, never nil.
+func TestFailedResultsAreEmpty(t *testing.T) {
+	m, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r := m.Lens().OV(99, 0).Top(5)
+	if r.Err() == nil || len(r.Pairs) != 0 || r.Stats.Rows != 0 {
+		t.Errorf("failed pairs: err %v, %d pairs", r.Err(), len(r.Pairs))
+	}
+	n := m.Lens().Neuron(0, -1).Top(5)
+	if n.Err() == nil || len(n.Columns[0]) != 0 {
+		t.Errorf("failed neuron: err %v", n.Err())
+	}
+	if f := lenskit.CorpusTokens(10, "/some/where/pl.txt").String(); f != "corpus(pl.txt,top=10)" {
+		t.Errorf("filter description %q depends on the path", f)
+	}
+}
