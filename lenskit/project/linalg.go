@@ -69,75 +69,79 @@ func (a dmat) frob() float64 {
 	return math.Sqrt(s)
 }
 
-// symEig returns the eigenvalues (descending) and eigenvectors (columns of
-// v) of the symmetric matrix a, by cyclic Jacobi rotations.
-func symEig(a dmat) (vals []float64, v dmat) {
+// cholesky returns the upper triangular R with a = Rᵀ·R, and false when a
+// is not numerically positive definite (a pivot below 1e-13 of the largest
+// diagonal entry): the factor it came from is rank-deficient.
+func cholesky(a dmat) (dmat, bool) {
 	n := a.n
-	w := dmat{n, n, append([]float64(nil), a.v...)}
-	v = identity(n)
-	for sweep := 0; sweep < 100; sweep++ {
-		var off, diag float64
-		for i := range n {
-			diag += w.at(i, i) * w.at(i, i)
-			for j := i + 1; j < n; j++ {
-				off += w.at(i, j) * w.at(i, j)
-			}
-		}
-		if off <= 1e-30*diag || off == 0 {
-			break
-		}
-		for p := 0; p < n; p++ {
-			for q := p + 1; q < n; q++ {
-				apq := w.at(p, q)
-				if apq == 0 {
-					continue
-				}
-				app, aqq := w.at(p, p), w.at(q, q)
-				theta := (aqq - app) / (2 * apq)
-				t := math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(theta*theta+1))
-				c := 1 / math.Sqrt(t*t+1)
-				s := t * c
-				for k := range n {
-					akp, akq := w.at(k, p), w.at(k, q)
-					w.set(k, p, c*akp-s*akq)
-					w.set(k, q, s*akp+c*akq)
-				}
-				for k := range n {
-					apk, aqk := w.at(p, k), w.at(q, k)
-					w.set(p, k, c*apk-s*aqk)
-					w.set(q, k, s*apk+c*aqk)
-				}
-				for k := range n {
-					vkp, vkq := v.at(k, p), v.at(k, q)
-					v.set(k, p, c*vkp-s*vkq)
-					v.set(k, q, s*vkp+c*vkq)
-				}
-			}
-		}
-	}
-	vals = make([]float64, n)
+	r := newDmat(n, n)
+	var maxDiag float64
 	for i := range n {
-		vals[i] = w.at(i, i)
+		maxDiag = math.Max(maxDiag, a.at(i, i))
 	}
-	return sortEig(vals, v)
+	if !(maxDiag > 0) {
+		return r, false
+	}
+	for j := range n {
+		d := a.at(j, j)
+		for k := range j {
+			d -= r.at(k, j) * r.at(k, j)
+		}
+		if !(d > 1e-13*maxDiag) {
+			return r, false
+		}
+		rjj := math.Sqrt(d)
+		r.set(j, j, rjj)
+		for i := j + 1; i < n; i++ {
+			x := a.at(j, i)
+			for k := range j {
+				x -= r.at(k, j) * r.at(k, i)
+			}
+			r.set(j, i, x/rjj)
+		}
+	}
+	return r, true
+}
+
+// upperInverse returns the inverse of the upper triangular r.
+func upperInverse(r dmat) dmat {
+	n := r.n
+	inv := newDmat(n, n)
+	for j := range n {
+		// Solve r·x = e_j by back substitution; x is column j.
+		for i := j; i >= 0; i-- {
+			x := 0.0
+			if i == j {
+				x = 1
+			}
+			for k := i + 1; k <= j; k++ {
+				x -= r.at(i, k) * inv.at(k, j)
+			}
+			inv.set(i, j, x/r.at(i, i))
+		}
+	}
+	return inv
 }
 
 // svdJacobi returns a = u·diag(s)·vᵀ with s descending, by one-sided
-// (Hestenes) Jacobi rotations on the columns of a.
+// (Hestenes) Jacobi rotations on the columns of a. Columns are kept as
+// contiguous rows internally, so each rotation streams memory.
 func svdJacobi(a dmat) (u dmat, s []float64, v dmat) {
-	n := a.m
-	u = dmat{a.n, a.m, append([]float64(nil), a.v...)}
-	v = identity(n)
+	n, m := a.m, a.n  // n columns of length m
+	cols := a.t()     // row j = column j of a
+	vt := identity(n) // row j = column j of v
 	for sweep := 0; sweep < 100; sweep++ {
 		rotated := false
 		for p := 0; p < n; p++ {
+			up := cols.v[p*m : (p+1)*m]
 			for q := p + 1; q < n; q++ {
+				uq := cols.v[q*m : (q+1)*m]
 				var alpha, beta, gamma float64
-				for i := range u.n {
-					up, uq := u.at(i, p), u.at(i, q)
-					alpha += up * up
-					beta += uq * uq
-					gamma += up * uq
+				for i, x := range up {
+					y := uq[i]
+					alpha += x * x
+					beta += y * y
+					gamma += x * y
 				}
 				if gamma == 0 || math.Abs(gamma) <= 1e-15*math.Sqrt(alpha*beta) {
 					continue
@@ -147,15 +151,16 @@ func svdJacobi(a dmat) (u dmat, s []float64, v dmat) {
 				t := math.Copysign(1, zeta) / (math.Abs(zeta) + math.Sqrt(1+zeta*zeta))
 				c := 1 / math.Sqrt(1+t*t)
 				sn := c * t
-				for i := range u.n {
-					up, uq := u.at(i, p), u.at(i, q)
-					u.set(i, p, c*up-sn*uq)
-					u.set(i, q, sn*up+c*uq)
+				for i, x := range up {
+					y := uq[i]
+					up[i] = c*x - sn*y
+					uq[i] = sn*x + c*y
 				}
-				for i := range n {
-					vp, vq := v.at(i, p), v.at(i, q)
-					v.set(i, p, c*vp-sn*vq)
-					v.set(i, q, sn*vp+c*vq)
+				vp, vq := vt.v[p*n:(p+1)*n], vt.v[q*n:(q+1)*n]
+				for i, x := range vp {
+					y := vq[i]
+					vp[i] = c*x - sn*y
+					vq[i] = sn*x + c*y
 				}
 			}
 		}
@@ -165,15 +170,16 @@ func svdJacobi(a dmat) (u dmat, s []float64, v dmat) {
 	}
 	s = make([]float64, n)
 	for j := range n {
+		col := cols.v[j*m : (j+1)*m]
 		var norm float64
-		for i := range u.n {
-			norm += u.at(i, j) * u.at(i, j)
+		for _, x := range col {
+			norm += x * x
 		}
 		norm = math.Sqrt(norm)
 		s[j] = norm
 		if norm > 0 {
-			for i := range u.n {
-				u.set(i, j, u.at(i, j)/norm)
+			for i := range col {
+				col[i] /= norm
 			}
 		}
 	}
@@ -183,34 +189,16 @@ func svdJacobi(a dmat) (u dmat, s []float64, v dmat) {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(x, y int) bool { return s[idx[x]] > s[idx[y]] })
-	u2, v2 := newDmat(u.n, n), newDmat(n, n)
+	u, v = newDmat(m, n), newDmat(n, n)
 	s2 := make([]float64, n)
 	for newj, oldj := range idx {
 		s2[newj] = s[oldj]
-		for i := range u.n {
-			u2.set(i, newj, u.at(i, oldj))
+		for i := range m {
+			u.set(i, newj, cols.v[oldj*m+i])
 		}
 		for i := range n {
-			v2.set(i, newj, v.at(i, oldj))
+			v.set(i, newj, vt.v[oldj*n+i])
 		}
 	}
-	return u2, s2, v2
-}
-
-func sortEig(vals []float64, v dmat) ([]float64, dmat) {
-	n := len(vals)
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(x, y int) bool { return vals[idx[x]] > vals[idx[y]] })
-	vals2 := make([]float64, n)
-	v2 := newDmat(v.n, n)
-	for newj, oldj := range idx {
-		vals2[newj] = vals[oldj]
-		for i := range v.n {
-			v2.set(i, newj, v.at(i, oldj))
-		}
-	}
-	return vals2, v2
+	return u, s2, v
 }

@@ -2,6 +2,7 @@ package project
 
 import (
 	"math"
+	"sync"
 	"unsafe"
 
 	"lenskit.dev/lenskit/project/internal/kernel"
@@ -14,56 +15,38 @@ import (
 // when either factor is numerically rank-deficient; the search then works
 // in the original coordinates (still exact, pruning only weaker).
 //
-// With Gram matrices A = Q_A·R_A, R_A = Λ_A^½·V_Aᵀ (from AᵀA = V_A·Λ_A·V_Aᵀ)
+// With Cholesky factors of the Gram matrices, AᵀA = R_AᵀR_A (so A = Q_A·R_A)
 // and likewise for B, A·Bᵀ = Q_A·(R_A·R_Bᵀ)·Q_Bᵀ; the SVD R_A·R_Bᵀ = U·Σ·Wᵀ
-// gives T_A = V_A·Λ_A^-½·U·Σ^½ and T_B = V_B·Λ_B^-½·W·Σ^½. The identity
-// T_A·T_Bᵀ = I holds for any symmetric positive definite Λ, V, so the float32
-// Gram matrices only affect how well energy is ordered, never correctness.
+// gives T_A = R_A⁻¹·U·Σ^½ and T_B = R_B⁻¹·W·Σ^½, and T_A·T_Bᵀ =
+// R_A⁻¹·(R_A·R_Bᵀ)·R_B⁻ᵀ = I for any R_A, R_B. The Gram matrices therefore
+// only affect how well energy is ordered, never correctness, which is why
+// they are computed in float32 from a sample of at most gramRows rows.
 func rotationFor(A, B weights.Matrix) (ta, tb dmat, sigma []float64, ok bool) {
-	h := A.Cols
-	ga, gb := gram(A), gram(B)
-	la, va := symEig(ga)
-	lb, vb := symEig(gb)
-	if !wellConditioned(la) || !wellConditioned(lb) {
+	var ra, rb dmat
+	var okA, okB bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ra, okA = cholesky(gram(A))
+	}()
+	rb, okB = cholesky(gram(B))
+	wg.Wait()
+	if !okA || !okB {
 		return dmat{}, dmat{}, nil, false
 	}
-	sqa, isqa := diagPow(la)
-	sqb, isqb := diagPow(lb)
-	ra := scaleRows(va.t(), sqa) // Λ_A^½·V_Aᵀ
-	rb := scaleRows(vb.t(), sqb)
-	core := ra.mul(rb.t())
-	u, s, w := svdJacobi(core)
-	sqs := make([]float64, h)
+	u, s, w := svdJacobi(ra.mul(rb.t()))
+	sqs := make([]float64, len(s))
 	for i, x := range s {
 		sqs[i] = math.Sqrt(x)
 	}
-	ta = scaleCols(scaleCols(va, isqa).mul(u), sqs)
-	tb = scaleCols(scaleCols(vb, isqb).mul(w), sqs)
+	ta = scaleCols(upperInverse(ra).mul(u), sqs)
+	tb = scaleCols(upperInverse(rb).mul(w), sqs)
 	return ta, tb, s, true
 }
 
-func wellConditioned(l []float64) bool {
-	return len(l) > 0 && l[0] > 0 && l[len(l)-1] > 1e-13*l[0]
-}
-
-func diagPow(l []float64) (sq, isq []float64) {
-	sq, isq = make([]float64, len(l)), make([]float64, len(l))
-	for i, x := range l {
-		sq[i] = math.Sqrt(x)
-		isq[i] = 1 / sq[i]
-	}
-	return sq, isq
-}
-
-func scaleRows(a dmat, s []float64) dmat {
-	b := newDmat(a.n, a.m)
-	for i := range a.n {
-		for j := range a.m {
-			b.set(i, j, a.at(i, j)*s[i])
-		}
-	}
-	return b
-}
+// gramRows bounds the rows a Gram matrix is computed from.
+const gramRows = 8192
 
 func scaleCols(a dmat, s []float64) dmat {
 	b := newDmat(a.n, a.m)
@@ -75,8 +58,16 @@ func scaleCols(a dmat, s []float64) dmat {
 	return b
 }
 
-// gram returns XᵀX (h × h) computed with the f32 GEMM tile.
-func gram(x weights.Matrix) dmat {
+// gram returns XᵀX (h × h) over a sample of at most gramRows rows of x
+// (every stride-th), computed with the f32 GEMM tile.
+func gram(full weights.Matrix) dmat {
+	x := full
+	if stride := (full.Rows + gramRows - 1) / gramRows; stride > 1 {
+		x = weights.NewMatrix(full.Rows/stride, full.Cols)
+		for i := range x.Rows {
+			copy(x.Row(i), full.Row(i*stride))
+		}
+	}
 	n, h := x.Rows, x.Cols
 	hp := (h + kernel.F32Rows - 1) / kernel.F32Rows * kernel.F32Rows
 	xt := make([]float32, hp*n) // Xᵀ, padded to a multiple of the tile rows
