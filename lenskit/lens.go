@@ -1,7 +1,12 @@
 package lenskit
 
 import (
+	"fmt"
+	"runtime"
+	"sync"
+
 	"lenskit.dev/lenskit/project"
+	"lenskit.dev/lenskit/view"
 )
 
 // A Lens is a model seen through a set of filters: every projection made
@@ -135,4 +140,81 @@ func failedNeuron(m *Model, err error) *NeuronResult {
 
 func failedPairs(m *Model, err error) *PairResult {
 	return &PairResult{m: m, PairTop: &project.PairTop{}, err: err}
+}
+
+// Scan searches every head of the model: the top k pairs of each view
+// given (OV and QK when none is), in layer, head, view order. Views are
+// searched two at a time, one core each, so that the parts of a search that
+// run on one core (the rotation, sorting) overlap with another view's; a
+// progress bar counts views. The first failure stops the scan.
+func (l *Lens) Scan(k int, kinds ...project.Kind) ([]*PairResult, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	if len(kinds) == 0 {
+		kinds = []project.Kind{project.OV, project.QK}
+	}
+	a := l.m.Arch()
+	type job struct {
+		i, layer, head int
+		kind           project.Kind
+	}
+	var jobs []job
+	for layer := range a.Layers {
+		for head := range a.Heads {
+			for _, kind := range kinds {
+				jobs = append(jobs, job{len(jobs), layer, head, kind})
+			}
+		}
+	}
+	out := make([]*PairResult, len(jobs))
+	p := view.NewProgress(fmt.Sprintf("scanning %d views", len(jobs)), int64(len(jobs)))
+	defer p.Done()
+	workers := min(2, runtime.GOMAXPROCS(0))
+	next := make(chan job)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				v, err := l.m.Space.View(j.kind, j.layer, j.head)
+				var r *project.PairTop
+				if err == nil {
+					r, err = v.Top(project.PairOptions{
+						K: k, Sources: l.f.ids, Targets: l.f.ids, Exclude: l.f.exclude,
+						Filter: l.f.desc, Workers: max(1, runtime.GOMAXPROCS(0)/workers),
+					})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				out[j.i] = &PairResult{m: l.m, PairTop: r, view: v}
+				p.Add(1)
+			}
+		}()
+	}
+	var err error
+feed:
+	for _, j := range jobs {
+		select {
+		case next <- j:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

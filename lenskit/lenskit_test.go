@@ -11,6 +11,7 @@ import (
 
 	"lenskit.dev/lenskit"
 	"lenskit.dev/lenskit/checkpoint/synth"
+	"lenskit.dev/lenskit/project"
 )
 
 // TestVocabSizeMismatch: a tokenizer whose vocabulary is smaller (or
@@ -212,5 +213,37 @@ func TestFailedResultsAreEmpty(t *testing.T) {
 	}
 	if f := lenskit.CorpusTokens(10, "/some/where/pl.txt").String(); f != "corpus(pl.txt,top=10)" {
 		t.Errorf("filter description %q depends on the path", f)
+	}
+}
+
+func TestScan(t *testing.T) {
+	m, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	lens := m.Lens(lenskit.Alnum())
+	all, err := lens.Scan(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := m.Arch()
+	if len(all) != a.Layers*a.Heads*2 {
+		t.Fatalf("%d views", len(all))
+	}
+	for _, i := range []int{0, 13, len(all) - 1} {
+		r := all[i]
+		q := lens.OV(r.Head.Layer, r.Head.Head)
+		if r.Kind == project.QK {
+			q = lens.QK(r.Head.Layer, r.Head.Head)
+		}
+		// Pairs, not the text: how many candidates were rescored depends on
+		// how the search was split across cores.
+		if want := q.Top(5); !slices.Equal(r.Pairs, want.Pairs) {
+			t.Errorf("view %d: scan %v, single %v", i, r.Pairs, want.Pairs)
+		}
+	}
+	if qk, _ := lens.Scan(3, project.QK); len(qk) != a.Layers*a.Heads || qk[0].Kind != project.QK {
+		t.Errorf("QK-only scan: %d views", len(qk))
 	}
 }
