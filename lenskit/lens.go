@@ -110,7 +110,7 @@ func (q *HeadQuery) search(k int, bottom bool) *PairResult {
 	if err != nil {
 		return failedPairs(l.m, err)
 	}
-	return &PairResult{m: l.m, PairTop: r, view: v}
+	return &PairResult{m: l.m, PairTop: r}
 }
 
 // Neurons projects every MLP neuron of a layer at once — the way to scan a
@@ -191,7 +191,7 @@ func (l *Lens) Scan(k int, kinds ...project.Kind) ([]*PairResult, error) {
 					errs <- err
 					return
 				}
-				out[j.i] = &PairResult{m: l.m, PairTop: r, view: v}
+				out[j.i] = &PairResult{m: l.m, PairTop: r}
 				p.Add(1)
 			}
 		}()

@@ -83,9 +83,10 @@ func (r *NeuronResult) MarshalJSON() ([]byte, error) {
 // that prevented them.
 type PairResult struct {
 	*project.PairTop
-	m    *Model
-	view *project.HeadView
-	err  error
+	m   *Model
+	err error
+	// No reference to the head view: it holds two V × d_head factors
+	// (26 MB for GPT-2 medium), and a scan keeps hundreds of results.
 }
 
 // Err reports why the search failed, or nil.
@@ -111,7 +112,11 @@ func (r *PairResult) Heatmap() Display {
 	if r.err != nil {
 		return Display{errorView{r.err}}
 	}
-	v := r.view
+	// The Space caches recent views and recomputes an evicted one.
+	v, err := r.m.Space.View(r.Kind, r.Head.Layer, r.Head.Head)
+	if err != nil {
+		return Display{errorView{err}}
+	}
 	return Display{view.PairHeatmap(r.m.Vocab, r.PairTop, func(src, tgt int) float32 {
 		s, _ := v.Score(src, tgt) // src, tgt come from the view's own pairs
 		return s
