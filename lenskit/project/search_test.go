@@ -118,7 +118,7 @@ func subset(r *rand.Rand, n int, frac float64) []int {
 
 func TestSearchMatchesBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for trial := 0; trial < 60; trial++ {
+	for trial := 0; trial < 200; trial++ {
 		kind := factorKind(trial % 4)
 		v := 50 + r.IntN(400)
 		h := []int{4, 7, 16, 32, 64, 70}[r.IntN(6)]
