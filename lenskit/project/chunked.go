@@ -106,19 +106,5 @@ func searchPairsChunked(q pairQuery, eng Engine) ([]Pair, Stats, error) {
 			}
 		}
 	}
-	all := heap.h
-	slices.SortFunc(all, func(x, y cand) int {
-		if better(x, y) {
-			return -1
-		}
-		if better(y, x) {
-			return 1
-		}
-		return 0
-	})
-	out := make([]Pair, len(all))
-	for i, c := range all {
-		out[i] = Pair{Source: int(c.src), Target: int(c.tgt), Score: float32(c.score) * sign}
-	}
-	return out, st, nil
+	return bestPairs(heap.h, q.K, sign), st, nil
 }

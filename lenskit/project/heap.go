@@ -1,6 +1,9 @@
 package project
 
-import "container/heap"
+import (
+	"container/heap"
+	"slices"
+)
 
 // cand is a scored pair during a search: positions in the filtered source and
 // target lists, and the exact score.
@@ -20,6 +23,40 @@ func better(x, y cand) bool {
 		return x.src < y.src
 	}
 	return x.tgt < y.tgt
+}
+
+// compareCands is better as a comparison for slices.SortFunc.
+func compareCands(x, y cand) int {
+	switch {
+	case better(x, y):
+		return -1
+	case better(y, x):
+		return 1
+	}
+	return 0
+}
+
+// bestPairs sorts cs into result order and returns the first k as pairs;
+// sign undoes the negation of a bottom-k search.
+func bestPairs(cs []cand, k int, sign float32) []Pair {
+	slices.SortFunc(cs, compareCands)
+	cs = cs[:min(k, len(cs))]
+	out := make([]Pair, len(cs))
+	for i, c := range cs {
+		out[i] = Pair{Source: int(c.src), Target: int(c.tgt), Score: float32(c.score) * sign}
+	}
+	return out
+}
+
+// bestTokens sorts cs into result order and returns the first k as tokens.
+func bestTokens(cs []cand, k int) []Token {
+	slices.SortFunc(cs, compareCands)
+	cs = cs[:min(k, len(cs))]
+	out := make([]Token, len(cs))
+	for i, c := range cs {
+		out[i] = Token{ID: int(c.src), Score: float32(c.score)}
+	}
+	return out
 }
 
 // topHeap keeps the k best candidates; its root is the worst of them.

@@ -166,21 +166,7 @@ func (s *Space) topExact(f32 []float64, ids []int, x []float32, sign float64, k 
 			cands = append(cands, cand{score: sign * dot64(s.E.Row(ids[r]), x), src: int32(ids[r])})
 		}
 	}
-	slices.SortFunc(cands, func(a, b cand) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
-	cands = cands[:min(k, len(cands))]
-	toks := make([]Token, len(cands))
-	for j, c := range cands {
-		toks[j] = Token{ID: int(c.src), Score: float32(c.score)}
-	}
-	return toks
+	return bestTokens(cands, k)
 }
 
 // kthLargest returns the k-th largest value of v (1-based), reordering v.

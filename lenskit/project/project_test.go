@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -24,18 +23,7 @@ func bruteProject(e weights.Matrix, dir []float32, sign float64, k int, tokens [
 	for _, t := range tokens {
 		cs = append(cs, cand{score: sign * dot64(e.Row(t), dir), src: int32(t)})
 	}
-	slices.SortFunc(cs, func(a, b cand) int {
-		if better(a, b) {
-			return -1
-		}
-		return 1
-	})
-	cs = cs[:min(k, len(cs))]
-	out := make([]Token, len(cs))
-	for i, c := range cs {
-		out[i] = Token{ID: int(c.src), Score: float32(c.score)}
-	}
-	return out
+	return bestTokens(cs, k)
 }
 
 func TestProjectPairMatchesBruteForce(t *testing.T) {
@@ -191,23 +179,7 @@ func TestPlantedCircuits(t *testing.T) {
 			}
 		}
 	}
-	dir := t.TempDir()
-	if err := synth.Write(dir, synth.Options{Shape: shape, Seed: 7, Fill: fill}); err != nil {
-		t.Fatal(err)
-	}
-	ck, err := checkpoint.Load(context.Background(), filepath.Clean(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
-	m, err := weights.FromCheckpoint(ck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := NewSpace(m, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := synthSpace(t, synth.Options{Shape: shape, Seed: 7, Fill: fill})
 	ov, err := sp.OV(1, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -243,17 +215,7 @@ func TestPlantedCircuits(t *testing.T) {
 }
 
 func TestOutOfRange(t *testing.T) {
-	dir := t.TempDir()
-	if err := synth.Write(dir, synth.Options{Shape: synth.Tiny}); err != nil {
-		t.Fatal(err)
-	}
-	ck, err := checkpoint.Load(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
-	m, _ := weights.FromCheckpoint(ck)
-	sp, _ := NewSpace(m, nil)
+	sp := synthSpace(t, synth.Options{Shape: synth.Tiny})
 	for _, f := range []func() error{
 		func() error { _, err := sp.OV(2, 0); return err },
 		func() error { _, err := sp.QK(0, 2); return err },
@@ -271,18 +233,8 @@ func TestOutOfRange(t *testing.T) {
 // TestNeuronsMatchesNeuron: the layer-at-once projection returns, for every
 // neuron, exactly what the one-neuron projection returns.
 func TestNeuronsMatchesNeuron(t *testing.T) {
-	dir := t.TempDir()
 	shape := synth.Shape{Layers: 2, Heads: 2, DModel: 16, DFF: 300, Vocab: 400, Positions: 8}
-	if err := synth.Write(dir, synth.Options{Shape: shape, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
-	ck, err := checkpoint.Load(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
-	m, _ := weights.FromCheckpoint(ck)
-	sp, _ := NewSpace(m, nil)
+	sp := synthSpace(t, synth.Options{Shape: shape, Seed: 3})
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, tokens := range [][]int{nil, subset(r, shape.Vocab, 0.3), subset(r, shape.Vocab, 0.8)} {
 		all, err := sp.Neurons(1, NeuronOptions{K: 7, Tokens: tokens})
@@ -314,4 +266,28 @@ func sameColumns(a, b [4][]Token) bool {
 		}
 	}
 	return true
+}
+
+// synthSpace writes a synthetic checkpoint and opens its vocabulary space
+// on the CPU engine; the checkpoint closes with the test.
+func synthSpace(t *testing.T, o synth.Options) *Space {
+	t.Helper()
+	dir := t.TempDir()
+	if err := synth.Write(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.Load(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close() })
+	m, err := weights.FromCheckpoint(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := NewSpace(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
 }

@@ -175,23 +175,7 @@ func searchPairs(q pairQuery) ([]Pair, Stats, error) {
 		st.Candidates += w.candidates
 	}
 	st.SpentFLOPs += s.seedFLOPs
-	slices.SortFunc(all, func(x, y cand) int {
-		if better(x, y) {
-			return -1
-		}
-		if better(y, x) {
-			return 1
-		}
-		return 0
-	})
-	if len(all) > q.K {
-		all = all[:q.K]
-	}
-	out := make([]Pair, len(all))
-	for i, c := range all {
-		out[i] = Pair{Source: int(c.src), Target: int(c.tgt), Score: float32(c.score) * sign}
-	}
-	return out, st, nil
+	return bestPairs(all, q.K, sign), st, nil
 }
 
 func seq(n int) []int {

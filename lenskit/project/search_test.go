@@ -36,23 +36,7 @@ func bruteForce(q pairQuery) []Pair {
 			all = append(all, cand{score: dot64(a, q.B.Row(j)), src: int32(i), tgt: int32(j)})
 		}
 	}
-	slices.SortFunc(all, func(x, y cand) int {
-		if better(x, y) {
-			return -1
-		}
-		if better(y, x) {
-			return 1
-		}
-		return 0
-	})
-	if len(all) > q.K {
-		all = all[:q.K]
-	}
-	out := make([]Pair, len(all))
-	for i, c := range all {
-		out[i] = Pair{Source: int(c.src), Target: int(c.tgt), Score: float32(c.score) * sign}
-	}
-	return out
+	return bestPairs(all, q.K, sign)
 }
 
 type factorKind int
