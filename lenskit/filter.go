@@ -3,7 +3,6 @@ package lenskit
 import (
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +123,7 @@ func (m *Model) CorpusTokens(topN int, paths ...string) (*vocab.TokenList, error
 	m.remember(key, l)
 	if cache != "" {
 		// A cache that cannot be written only costs time next run.
-		_ = writeFileAtomic(cache, l.Save)
+		_ = l.WriteFile(cache)
 	}
 	return l, nil
 }
@@ -172,26 +171,6 @@ func (m *Model) corpusKey(topN int, paths []string) (string, error) {
 		fmt.Fprintf(h, "%q %d %d\n", abs, st.Size(), st.ModTime().UnixNano())
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))[:32], nil
-}
-
-// writeFileAtomic writes path through a temporary file and a rename.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Shared finds a file of the shared data directory that sits next to a

@@ -234,38 +234,5 @@ func runTokens(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return l.Save(stdout)
 	}
-	return writeAtomic(*out, l.Save)
-}
-
-// writeAtomic writes a file through a temporary file and a rename, so an
-// interrupted run never leaves half a file.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(dirOf(path), ".lenskit-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
+	return l.WriteFile(*out)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,6 +127,32 @@ func (l *TokenList) Save(w io.Writer) error {
 		fmt.Fprintf(bw, "%d\t%s\n", l.counts[f], strconv.Quote(f))
 	}
 	return bw.Flush()
+}
+
+// WriteFile saves the list to path atomically (a temporary file in the same
+// directory, then a rename), creating the directory if needed, so that a
+// reader — or a cache lookup — never sees half a list.
+func (l *TokenList) WriteFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tokens-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // a no-op once renamed
+	if err := l.Save(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // Limits for LoadTokenList, checked as it reads.

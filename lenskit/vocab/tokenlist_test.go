@@ -376,3 +376,26 @@ func lyingPageHeader(t *testing.T, data []byte) ([]byte, int64) {
 	io.Copy(&out, bytes.NewReader(data[start+int64(hl):]))
 	return out.Bytes(), start
 }
+
+func TestTokenListWriteFile(t *testing.T) {
+	l := NewTokenList("x.txt", map[string]int{"dom": 3, "kot": 1})
+	path := filepath.Join(t.TempDir(), "sub", "x.tokens")
+	if err := l.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	back, err := LoadTokenList(f)
+	if err != nil || !slices.Equal(back.Forms(), l.Forms()) {
+		t.Fatalf("read back %v, %v", back, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".tokens-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
