@@ -260,22 +260,37 @@ func parseTorchZip(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) 
 	})
 }
 
+// storageRefs are the storages a pickle has referenced, by key.
+type storageRefs map[string]*storageRef
+
+// declare resolves a persistent id to its storage: the one already declared
+// under its key (seen), which must agree on type and size, or a new one,
+// recorded.
+func (refs storageRefs) declare(pid any) (ref *storageRef, seen bool, err error) {
+	ref, err = storageID(pid)
+	if err != nil {
+		return nil, false, err
+	}
+	if old, ok := refs[ref.key]; ok {
+		if old.dtype != ref.dtype || old.numel != ref.numel {
+			return nil, true, fmt.Errorf("%w: storage %q declared twice with different types", ErrMalformed, ref.key)
+		}
+		return old, true, nil
+	}
+	refs[ref.key] = ref
+	return ref, false, nil
+}
+
 // loadPickle unpickles a zip archive's data.pkl (already scanned), asking
 // storage for the bytes of each storage the first time it is referenced, and
 // builds the tensors.
 func loadPickle(file, pklName string, p []byte, storage func(*storageRef) ([]byte, error)) ([]*Tensor, error) {
 	storages := make(map[string][]byte)
-	refs := make(map[string]*storageRef)
+	refs := make(storageRefs)
 	persistent := func(pid any) (any, error) {
-		ref, err := storageID(pid)
-		if err != nil {
-			return nil, err
-		}
-		if old, ok := refs[ref.key]; ok {
-			if old.dtype != ref.dtype || old.numel != ref.numel {
-				return nil, fmt.Errorf("%w: storage %q declared twice with different types", ErrMalformed, ref.key)
-			}
-			return old, nil
+		ref, seen, err := refs.declare(pid)
+		if err != nil || seen {
+			return ref, err
 		}
 		buf, err := storage(ref)
 		if err != nil {
@@ -288,7 +303,6 @@ func loadPickle(file, pklName string, p []byte, storage func(*storageRef) ([]byt
 		if need > uint64(len(buf)) {
 			return nil, fmt.Errorf("%w: storage %q holds %d bytes, its %d %s elements need %d", ErrOffsets, ref.key, len(buf), ref.numel, ref.dtype, need)
 		}
-		refs[ref.key] = ref
 		storages[ref.key] = buf[:need:need]
 		return ref, nil
 	}
@@ -370,20 +384,10 @@ func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, erro
 	if n > MaxPickle {
 		return nil, fault(file, "", ErrMalformed, "state dict pickle of %d bytes, more than %d accepted", n, MaxPickle)
 	}
-	refs := make(map[string]*storageRef)
+	refs := make(storageRefs)
 	obj, err := unpickle(data[pos:pos+n], func(pid any) (any, error) {
-		ref, err := storageID(pid)
-		if err != nil {
-			return nil, err
-		}
-		if old, ok := refs[ref.key]; ok {
-			if old.dtype != ref.dtype || old.numel != ref.numel {
-				return nil, fmt.Errorf("%w: storage %q declared twice with different types", ErrMalformed, ref.key)
-			}
-			return old, nil
-		}
-		refs[ref.key] = ref
-		return ref, nil
+		ref, _, err := refs.declare(pid)
+		return ref, err
 	})
 	if err != nil {
 		return nil, &FileError{File: file, Err: fmt.Errorf("state dict: %w", err)}
