@@ -47,11 +47,16 @@ func NewSpace(m *weights.Model, eng Engine) (*Space, error) {
 // maxRowNorm returns max_t |E_t|, used to bound float32 rounding.
 func (s *Space) maxRowNorm() float64 {
 	s.normsOnce.Do(func() {
-		var mx float64
-		for t := range s.E.Rows {
-			mx = math.Max(mx, norm64(s.E.Row(t)))
-		}
-		s.maxNorm = mx
+		var mu sync.Mutex
+		parallelRows(s.E.Rows, 4096, func(lo, hi int) {
+			var mx float64
+			for t := lo; t < hi; t++ {
+				mx = math.Max(mx, norm64(s.E.Row(t)))
+			}
+			mu.Lock()
+			s.maxNorm = math.Max(s.maxNorm, mx)
+			mu.Unlock()
+		})
 	})
 	return s.maxNorm
 }
