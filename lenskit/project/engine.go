@@ -158,3 +158,10 @@ func (e cpuEngine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {
 	}
 	return out, nil
 }
+
+func cpuEngineName() string {
+	if kernel.HasVNNI {
+		return "cpu/avx512-vnni"
+	}
+	return "cpu/go"
+}

@@ -3,7 +3,6 @@ package project
 import (
 	"math"
 	"sync"
-	"unsafe"
 
 	"lenskit.dev/lenskit/project/internal/kernel"
 	"lenskit.dev/lenskit/weights"
@@ -104,15 +103,4 @@ func gram(full weights.Matrix) dmat {
 		}
 	}
 	return g
-}
-
-func unsafeInt8(b []byte) []int8 {
-	return unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
-}
-
-func cpuEngineName() string {
-	if kernel.HasVNNI {
-		return "cpu/avx512-vnni"
-	}
-	return "cpu/go"
 }

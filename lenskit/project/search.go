@@ -9,6 +9,7 @@ import (
 
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"lenskit.dev/lenskit/project/internal/kernel"
 	"lenskit.dev/lenskit/weights"
@@ -589,4 +590,9 @@ func (w *worker) scanTile(p, q int) {
 			}
 		}
 	}
+}
+
+// unsafeInt8 views the A side's packed bytes as the signed bytes they are.
+func unsafeInt8(b []byte) []int8 {
+	return unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
 }
