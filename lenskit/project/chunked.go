@@ -21,20 +21,9 @@ func searchPairsChunked(q pairQuery, eng Engine) ([]Pair, Stats, error) {
 	const chunk = 256
 	const rowBlock = 4096
 	h := q.A.Cols
-	rows, cols := q.Rows, q.Cols
-	if rows == nil {
-		rows = seq(q.A.Rows)
-	}
-	if cols == nil {
-		cols = seq(q.B.Rows)
-	}
-	st := Stats{Rows: len(rows), Cols: len(cols), DenseFLOPs: 2 * float64(len(rows)) * float64(len(cols)) * float64(h), Engine: eng.Name()}
-	if q.K <= 0 || len(rows) == 0 || len(cols) == 0 {
-		return nil, st, nil
-	}
-	sign := float32(1)
-	if q.Bottom {
-		sign = -1
+	rows, cols, sign, st, err := q.resolve(eng.Name())
+	if err != nil || st.Rows == 0 || st.Cols == 0 || q.K <= 0 {
+		return nil, st, err
 	}
 	gather := func(m weights.Matrix, ids []int, sgn float32) (weights.Matrix, []float64) {
 		norms := make([]float64, len(ids))

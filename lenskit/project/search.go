@@ -77,13 +77,14 @@ type side struct {
 	pLo, pHi                             [][boundCoords]float64
 }
 
-// searchPairs runs q and returns the pairs in result order.
-func searchPairs(q pairQuery) ([]Pair, Stats, error) {
+// resolve checks q and returns the token ids taking part on each side (all
+// of them when q names none), the sign that turns a bottom-k search into a
+// top-k one, and the Stats every search starts from.
+func (q pairQuery) resolve(engine string) (rows, cols []int, sign float32, st Stats, err error) {
 	if q.A.Cols != q.B.Cols {
-		return nil, Stats{}, fmt.Errorf("project: factor widths differ (%d vs %d)", q.A.Cols, q.B.Cols)
+		return nil, nil, 0, st, fmt.Errorf("project: factor widths differ (%d vs %d)", q.A.Cols, q.B.Cols)
 	}
-	h := q.A.Cols
-	rows, cols := q.Rows, q.Cols
+	rows, cols = q.Rows, q.Cols
 	if rows == nil {
 		rows = seq(q.A.Rows)
 	}
@@ -92,21 +93,28 @@ func searchPairs(q pairQuery) ([]Pair, Stats, error) {
 	}
 	for _, r := range rows {
 		if r < 0 || r >= q.A.Rows {
-			return nil, Stats{}, fmt.Errorf("project: source token id %d out of range [0,%d)", r, q.A.Rows)
+			return nil, nil, 0, st, fmt.Errorf("project: source token id %d out of range [0,%d)", r, q.A.Rows)
 		}
 	}
 	for _, c := range cols {
 		if c < 0 || c >= q.B.Rows {
-			return nil, Stats{}, fmt.Errorf("project: target token id %d out of range [0,%d)", c, q.B.Rows)
+			return nil, nil, 0, st, fmt.Errorf("project: target token id %d out of range [0,%d)", c, q.B.Rows)
 		}
 	}
-	st := Stats{Rows: len(rows), Cols: len(cols), DenseFLOPs: 2 * float64(len(rows)) * float64(len(cols)) * float64(h), Engine: cpuEngineName()}
-	if q.K <= 0 || len(rows) == 0 || len(cols) == 0 {
-		return nil, st, nil
-	}
-	sign := float32(1)
+	sign = 1
 	if q.Bottom {
 		sign = -1
+	}
+	st = Stats{Rows: len(rows), Cols: len(cols), DenseFLOPs: 2 * float64(len(rows)) * float64(len(cols)) * float64(q.A.Cols), Engine: engine}
+	return rows, cols, sign, st, nil
+}
+
+// searchPairs runs q and returns the pairs in result order.
+func searchPairs(q pairQuery) ([]Pair, Stats, error) {
+	h := q.A.Cols
+	rows, cols, sign, st, err := q.resolve(cpuEngineName())
+	if err != nil || st.Rows == 0 || st.Cols == 0 || q.K <= 0 {
+		return nil, st, err
 	}
 	ta, tb := q.TA, q.TB
 	if ta.n == 0 {
