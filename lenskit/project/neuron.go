@@ -62,6 +62,10 @@ func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
 	if err != nil {
 		return nil, err
 	}
+	sr, err := s.scoringRows(opt.Tokens) // once per layer, not per block
+	if err != nil {
+		return nil, err
+	}
 	n := keys.Cols
 	out := make([]*NeuronTop, 0, n)
 	const block = 128
@@ -71,7 +75,7 @@ func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
 		for i := i0; i < i1; i++ {
 			dirs = append(dirs, keys.Col(i), vals.Row(i))
 		}
-		cols, err := s.Project(dirs, opt.K, opt.Tokens)
+		cols, err := s.project(sr, dirs, opt.K)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d neurons %d…%d: %w", layer, i0, i1-1, err)
 		}
@@ -92,6 +96,45 @@ func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
 // rescored exactly (float64 sums, ties to the lower id), so the result is
 // the one a full sort of exact scores gives.
 func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, error) {
+	sr, err := s.scoringRows(tokens)
+	if err != nil {
+		return nil, err
+	}
+	return s.project(sr, dirs, k)
+}
+
+// scoringRows are the rows of E a projection scores: all of E when most
+// tokens take part (scoring a few extra rows is cheaper than copying most
+// of E), else the chosen tokens gathered. row maps the r-th taking-part
+// token (ids[r]) to its row of rows.
+type scoringRows struct {
+	rows weights.Matrix
+	ids  []int
+	row  func(r int) int
+}
+
+func (s *Space) scoringRows(tokens []int) (scoringRows, error) {
+	for _, t := range tokens {
+		if t < 0 || t >= s.E.Rows {
+			return scoringRows{}, fmt.Errorf("project: token id %d out of range [0,%d)", t, s.E.Rows)
+		}
+	}
+	sr := scoringRows{rows: s.E, ids: tokens, row: func(r int) int { return r }}
+	switch {
+	case tokens == nil:
+		sr.ids = seq(s.E.Rows)
+	case len(tokens) > s.E.Rows/2:
+		sr.row = func(r int) int { return tokens[r] }
+	default:
+		sr.rows = weights.NewMatrix(len(tokens), s.E.Cols)
+		for r, t := range tokens {
+			copy(sr.rows.Row(r), s.E.Row(t))
+		}
+	}
+	return sr, nil
+}
+
+func (s *Space) project(sr scoringRows, dirs [][]float32, k int) ([][2][]Token, error) {
 	d := s.E.Cols
 	for i, x := range dirs {
 		if len(x) != d {
@@ -101,34 +144,13 @@ func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, er
 	if k < 0 {
 		return nil, fmt.Errorf("project: negative k %d", k)
 	}
-	for _, t := range tokens {
-		if t < 0 || t >= s.E.Rows {
-			return nil, fmt.Errorf("project: token id %d out of range [0,%d)", t, s.E.Rows)
-		}
-	}
-	// The rows to score: all of E when most tokens take part (scoring a
-	// few extra rows is cheaper than copying most of E), else the chosen
-	// tokens gathered. scRow maps the r-th taking-part token to its row.
-	rows, ids := s.E, tokens
-	scRow := func(r int) int { return r }
-	switch {
-	case ids == nil:
-		ids = seq(s.E.Rows)
-	case len(ids) > s.E.Rows/2:
-		scRow = func(r int) int { return ids[r] }
-	default:
-		rows = weights.NewMatrix(len(ids), d)
-		for r, t := range ids {
-			copy(rows.Row(r), s.E.Row(t))
-		}
-	}
 	w := weights.NewMatrix(d, len(dirs))
 	for j, x := range dirs {
 		for kk, v := range x {
 			w.Data[kk*len(dirs)+j] = v
 		}
 	}
-	sc, err := s.Engine.MatMul(rows, w)
+	sc, err := s.Engine.MatMul(sr.rows, w)
 	if err != nil {
 		return nil, err
 	}
@@ -137,14 +159,14 @@ func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, er
 	maxE := s.maxRowNorm()
 	out := make([][2][]Token, len(dirs))
 	parallelRows(len(dirs), 1, func(lo, hi int) {
-		f32 := make([]float64, len(ids))
+		f32 := make([]float64, len(sr.ids))
 		for j := lo; j < hi; j++ {
 			errMax := gamma * maxE * norm64(dirs[j])
 			for b, sign := range [2]float64{1, -1} {
 				for r := range f32 {
-					f32[r] = sign * float64(sc.Data[scRow(r)*len(dirs)+j])
+					f32[r] = sign * float64(sc.Data[sr.row(r)*len(dirs)+j])
 				}
-				out[j][b] = s.topExact(f32, ids, dirs[j], sign, k, errMax)
+				out[j][b] = s.topExact(f32, sr.ids, dirs[j], sign, k, errMax)
 			}
 		}
 	})
