@@ -1,36 +1,21 @@
 package project
 
 import (
-	"context"
+	"os"
 	"testing"
 
 	"lenskit.dev/internal/benchdata"
-	"lenskit.dev/lenskit/checkpoint"
-	"lenskit.dev/lenskit/weights"
 )
 
 // mediumSpace opens a GPT-2-medium-shaped benchmark checkpoint, writing it
 // first if needed (≈1.4 GB, once per machine; see internal/benchdata).
-func mediumSpace(b *testing.B, k benchdata.Kind) *Space {
-	b.Helper()
-	dir, err := benchdata.Ensure(k, nil)
+func mediumSpace(tb testing.TB, k benchdata.Kind) *Space {
+	tb.Helper()
+	dir, err := benchdata.Ensure(k, os.Stderr)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	ck, err := checkpoint.Load(context.Background(), dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ck.Close() })
-	m, err := weights.FromCheckpoint(ck)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sp, err := NewSpace(m, CPU())
-	if err != nil {
-		b.Fatal(err)
-	}
-	return sp
+	return openSpace(tb, dir)
 }
 
 func benchHead(b *testing.B, k benchdata.Kind, kind Kind) {

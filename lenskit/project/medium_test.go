@@ -1,14 +1,11 @@
 package project
 
 import (
-	"context"
 	"os"
 	"slices"
 	"testing"
 
 	"lenskit.dev/internal/benchdata"
-	"lenskit.dev/lenskit/checkpoint"
-	"lenskit.dev/lenskit/weights"
 )
 
 // TestMediumCrossCheck compares, on the GPT-2-medium-shaped benchmark
@@ -21,22 +18,7 @@ func TestMediumCrossCheck(t *testing.T) {
 		t.Skip("set LENSKIT_MEDIUM=1 to cross-check on the medium-shaped checkpoints (≈2.8 GB written once)")
 	}
 	for _, k := range []benchdata.Kind{benchdata.MediumDecaying, benchdata.MediumRandom} {
-		dir, err := benchdata.Ensure(k, os.Stderr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ck, err := checkpoint.Load(context.Background(), dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := weights.FromCheckpoint(ck)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sp, err := NewSpace(m, CPU())
-		if err != nil {
-			t.Fatal(err)
-		}
+		sp := mediumSpace(t, k)
 		for _, kind := range []Kind{OV, QK} {
 			v, err := sp.View(kind, 5, 3)
 			if err != nil {
@@ -57,6 +39,5 @@ func TestMediumCrossCheck(t *testing.T) {
 				t.Logf("%s 5.3 %v bottom=%v: %.2f%% of dense FLOPs, %d rescored", k, kind, bottom, 100*got.Stats.Fraction(), got.Stats.Candidates)
 			}
 		}
-		ck.Close()
 	}
 }

@@ -268,26 +268,32 @@ func sameColumns(a, b [4][]Token) bool {
 	return true
 }
 
-// synthSpace writes a synthetic checkpoint and opens its vocabulary space
-// on the CPU engine; the checkpoint closes with the test.
+// synthSpace writes a synthetic checkpoint and opens its vocabulary space.
 func synthSpace(t *testing.T, o synth.Options) *Space {
 	t.Helper()
 	dir := t.TempDir()
 	if err := synth.Write(dir, o); err != nil {
 		t.Fatal(err)
 	}
+	return openSpace(t, dir)
+}
+
+// openSpace opens the checkpoint in dir and its vocabulary space on the
+// CPU engine; the checkpoint closes with the test.
+func openSpace(tb testing.TB, dir string) *Space {
+	tb.Helper()
 	ck, err := checkpoint.Load(context.Background(), dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ck.Close() })
+	tb.Cleanup(func() { ck.Close() })
 	m, err := weights.FromCheckpoint(ck)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	sp, err := NewSpace(m, nil)
+	sp, err := NewSpace(m, CPU())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return sp
 }
