@@ -199,8 +199,21 @@ func (s *Store) read() (*File, fs.FileInfo, error) {
 }
 
 // write applies change to the file under the lock: fresh read, change,
-// atomic replace. A file that does not parse is never written over.
+// atomic replace. A file that does not parse is never written over, nor
+// is one about a model of another shape.
 func (s *Store) write(change func(f *File) error) error {
+	return s.locked(func(f *File) error {
+		if !sameShape(f.Model, s.model) {
+			return fmt.Errorf("notes: %s is about %s with %d layers × %d heads × %d neurons, not %s with %d × %d × %d; writes are refused (Adopt to re-target the file)",
+				s.path, f.Model.name(), f.Model.Layers, f.Model.Heads, f.Model.Neurons, s.model.name(), s.model.Layers, s.model.Heads, s.model.Neurons)
+		}
+		return change(f)
+	})
+}
+
+// locked reads the file under s.mu and the file lock, lets change edit it,
+// and replaces the file with the result.
+func (s *Store) locked(change func(f *File) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir := filepath.Dir(s.path)
@@ -215,10 +228,6 @@ func (s *Store) write(change func(f *File) error) error {
 	f, _, err := s.read()
 	if err != nil {
 		return fmt.Errorf("%w (the file is left as it is; fix it before writing)", err)
-	}
-	if !sameShape(f.Model, s.model) {
-		return fmt.Errorf("notes: %s is about %s with %d layers × %d heads × %d neurons, not %s with %d × %d × %d; writes are refused (Adopt to re-target the file)",
-			s.path, f.Model.name(), f.Model.Layers, f.Model.Heads, f.Model.Neurons, s.model.name(), s.model.Layers, s.model.Heads, s.model.Neurons)
 	}
 	if err := change(f); err != nil {
 		return err
@@ -415,24 +424,15 @@ func (s *Store) Remove(id string) error {
 // weights do not warn. Notes keep the weights hash they were made against.
 // Adopt fails if a note is about a component the model lacks.
 func (s *Store) Adopt() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	unlock, err := lockFile(s.path + ".lock")
-	if err != nil {
-		return fmt.Errorf("notes: locking %s: %w", s.path, err)
-	}
-	defer unlock()
-	f, _, err := s.read()
-	if err != nil {
-		return err
-	}
-	f.Model = s.model
-	for _, n := range f.Notes {
-		if _, err := n.check(s.model); err != nil {
-			return fmt.Errorf("notes: adopt %s: note %s: %w", s.model.name(), n.ID, err)
+	return s.locked(func(f *File) error {
+		f.Model = s.model
+		for _, n := range f.Notes {
+			if _, err := n.check(s.model); err != nil {
+				return fmt.Errorf("notes: adopt %s: note %s: %w", s.model.name(), n.ID, err)
+			}
 		}
-	}
-	return s.replace(f)
+		return nil
+	})
 }
 
 func (f *File) index(id string) int {
