@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -299,21 +298,16 @@ func (b *bench) pruning(dir, what string, all bool) error {
 	return nil
 }
 
-// rssMB reads a memory figure (VmRSS, VmHWM) of this process in MB.
+// rssMB reads a memory figure of this process, "VmRSS" or "VmHWM", in MB.
 func rssMB(field string) int {
-	f, err := os.Open("/proc/self/status")
+	rss, hwm, err := benchdata.Memory()
 	if err != nil {
 		return -1
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return kb / 1024
-		}
+	if field == "VmHWM" {
+		return int(hwm / 1024)
 	}
-	return -1
+	return int(rss / 1024)
 }
 
 func cpuModel() string {

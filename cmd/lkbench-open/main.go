@@ -22,7 +22,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -31,10 +30,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
+	"lenskit.dev/internal/benchdata"
 	"lenskit.dev/lenskit/checkpoint"
 	"lenskit.dev/lenskit/checkpoint/synth"
 	"lenskit.dev/lenskit/weights"
@@ -174,25 +172,11 @@ func measure(dir string, touch bool) error {
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
-// status returns VmRSS and VmHWM from /proc/self/status, in MB.
+// status returns VmRSS and VmHWM in MB (-1 when unknown).
 func status() (rss, hwm float64) {
-	b, err := os.ReadFile("/proc/self/status")
+	r, h, err := benchdata.Memory()
 	if err != nil {
 		return -1, -1
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v / 1024
-		case "VmHWM:":
-			hwm = v / 1024
-		}
-	}
-	return rss, hwm
+	return float64(r) / 1024, float64(h) / 1024
 }

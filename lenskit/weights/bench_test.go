@@ -1,19 +1,17 @@
 package weights_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"lenskit.dev/internal/benchdata"
 	"lenskit.dev/lenskit/checkpoint"
 	"lenskit.dev/lenskit/checkpoint/synth"
 	"lenskit.dev/lenskit/weights"
@@ -131,22 +129,9 @@ func TestOpenChild(t *testing.T) {
 }
 
 func procStatus(t *testing.T) (rss, hwm int64) {
-	b, err := os.ReadFile("/proc/self/status")
+	rss, hwm, err := benchdata.Memory()
 	if err != nil {
 		t.Skip("no /proc/self/status:", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			switch f[0] {
-			case "VmRSS:":
-				rss = v
-			case "VmHWM:":
-				hwm = v
-			}
-		}
 	}
 	return rss, hwm
 }
