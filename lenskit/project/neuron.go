@@ -20,7 +20,7 @@ type NeuronOptions struct {
 // made exact: scores are float64 sums of float32 products, ties go to the
 // lower token id.
 func (s *Space) Neuron(layer, i int, opt NeuronOptions) (*NeuronTop, error) {
-	key, err := s.Model.FFKey(layer, i)
+	key, err := s.Model.FFKey(layer, 0, i)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (s *Space) ProjectPair(x, y []float32, k int, tokens []int) ([4][]Token, er
 // GEMM of E against a block of keys and values replaces a pass over E per
 // neuron, so a layer of GPT-2 medium (4,096 neurons) takes seconds.
 func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
-	keys, err := s.Model.FFKeys(layer)
+	keys, err := s.Model.FFKeys(layer, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +66,14 @@ func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := keys.Cols
+	n := keys.Rows
 	out := make([]*NeuronTop, 0, n)
 	const block = 128
 	for i0 := 0; i0 < n; i0 += block {
 		i1 := min(i0+block, n)
 		var dirs [][]float32
 		for i := i0; i < i1; i++ {
-			dirs = append(dirs, keys.Col(i), vals.Row(i))
+			dirs = append(dirs, keys.Row(i), vals.Row(i))
 		}
 		cols, err := s.project(sr, dirs, opt.K)
 		if err != nil {

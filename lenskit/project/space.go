@@ -87,7 +87,7 @@ func (s *Space) view(kind Kind, layer, head int) (*HeadView, error) {
 	var err error
 	switch kind {
 	case OV:
-		if wa, err = s.Model.WV(layer, head); err != nil {
+		if wa, err = s.Model.WV(layer, s.Model.Arch().KVGroup(head)); err != nil {
 			return nil, err
 		}
 		var wo weights.Matrix
@@ -99,7 +99,7 @@ func (s *Space) view(kind Kind, layer, head int) (*HeadView, error) {
 		if wa, err = s.Model.WQ(layer, head); err != nil {
 			return nil, err
 		}
-		if wb, err = s.Model.WK(layer, head); err != nil {
+		if wb, err = s.Model.WK(layer, s.Model.Arch().KVGroup(head)); err != nil {
 			return nil, err
 		}
 	default:

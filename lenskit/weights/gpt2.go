@@ -2,6 +2,7 @@ package weights
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 
@@ -36,9 +37,8 @@ func init() { register("gpt2", openGPT2) }
 type gpt2 struct {
 	a       Arch
 	wte     *checkpoint.Tensor
+	wpe     *checkpoint.Tensor
 	lmHead  *checkpoint.Tensor // nil when tied
-	lnFW    *checkpoint.Tensor
-	lnFB    *checkpoint.Tensor
 	cAttn   []*checkpoint.Tensor
 	attnOut []*checkpoint.Tensor
 	cFc     []*checkpoint.Tensor
@@ -69,8 +69,10 @@ func openGPT2(c *checkpoint.Checkpoint) (adapter, error) {
 	}
 	d, ff, v := cfg.NEmbd, cfg.NInner, cfg.VocabSize
 	g := &gpt2{
-		a: Arch{ModelType: "gpt2", Layers: cfg.NLayer, Heads: cfg.NHead, DModel: d, DHead: d / cfg.NHead,
-			DFF: ff, Vocab: v, Positions: cfg.NPositions},
+		a: Arch{ModelType: "gpt2", Layers: cfg.NLayer, Heads: cfg.NHead, KVHeads: cfg.NHead, DModel: d, DHead: d / cfg.NHead,
+			DFF: ff, Vocab: v, Positions: cfg.NPositions,
+			MLP: MLPPlain, Activation: cfg.Activation, Norm: LayerNorm, NormEps: cfg.LayerNormEpsilon,
+			Tied: cfg.TieWordEmbeddings, EmbedScale: 1, AttnScale: 1 / math.Sqrt(float64(d/cfg.NHead))},
 		params: make(map[string]*checkpoint.Tensor),
 	}
 	// need finds a parameter under either naming and checks it against the
@@ -97,13 +99,14 @@ func openGPT2(c *checkpoint.Checkpoint) (adapter, error) {
 	if g.wte, err = need("wte.weight", fmt.Sprintf("vocab_size=%d, %s", v, dims), v, d); err != nil {
 		return nil, err
 	}
-	if _, err = need("wpe.weight", fmt.Sprintf("n_positions=%d, %s", cfg.NPositions, dims), cfg.NPositions, d); err != nil {
+	g.a.DType = string(g.wte.DType)
+	if g.wpe, err = need("wpe.weight", fmt.Sprintf("n_positions=%d, %s", cfg.NPositions, dims), cfg.NPositions, d); err != nil {
 		return nil, err
 	}
-	if g.lnFW, err = need("ln_f.weight", dims, d); err != nil {
+	if _, err = need("ln_f.weight", dims, d); err != nil {
 		return nil, err
 	}
-	if g.lnFB, err = need("ln_f.bias", dims, d); err != nil {
+	if _, err = need("ln_f.bias", dims, d); err != nil {
 		return nil, err
 	}
 	ffDims := fmt.Sprintf("%s, n_inner=%d", dims, ff)
@@ -154,19 +157,37 @@ func openGPT2(c *checkpoint.Checkpoint) (adapter, error) {
 	return g, nil
 }
 
-func (g *gpt2) arch() Arch                   { return g.a }
-func (g *gpt2) embedding() (Matrix, error)   { return matrixOf(g.wte) }
-func (g *gpt2) ffKeys(l int) (Matrix, error) { return matrixOf(g.cFc[l]) }
-func (g *gpt2) ffValues(l int) (Matrix, error) {
-	return matrixOf(g.mlpOut[l])
-}
+func (g *gpt2) arch() Arch                 { return g.a }
+func (g *gpt2) embedding() (Matrix, error) { return largeMatrixOf(g.wte) }
+func (g *gpt2) sliding(int) bool           { return false }
 
 func (g *gpt2) unembedding() (Matrix, error) {
 	if g.lmHead != nil {
-		return matrixOf(g.lmHead)
+		return largeMatrixOf(g.lmHead)
 	}
-	return matrixOf(g.wte)
+	return largeMatrixOf(g.wte)
 }
+
+func (g *gpt2) positions() (Matrix, bool, error) {
+	m, err := matrixOf(g.wpe)
+	return m, err == nil, err
+}
+
+// ffKeys transposes c_fc (d × d_ff, Conv1D) into lenskit's neuron-major
+// layout: a fresh copy, since no file stores it that way.
+func (g *gpt2) ffKeys(l, _ int) (Matrix, error) {
+	w, err := matrixOf(g.cFc[l])
+	if err != nil {
+		return Matrix{}, err
+	}
+	return w.T(), nil
+}
+
+func (g *gpt2) ffValues(l int) (Matrix, error) { return largeMatrixOf(g.mlpOut[l]) }
+
+func (g *gpt2) wq(l, h int) (Matrix, error) { return g.qkv(0, l, h) }
+func (g *gpt2) wk(l, h int) (Matrix, error) { return g.qkv(1, l, h) }
+func (g *gpt2) wv(l, h int) (Matrix, error) { return g.qkv(2, l, h) }
 
 func (g *gpt2) qkv(part, l, h int) (Matrix, error) {
 	w, err := matrixOf(g.cAttn[l])
@@ -192,16 +213,49 @@ func (g *gpt2) wo(l, h int) (Matrix, error) {
 	return Matrix{Rows: dh, Cols: d, Data: w.Data[lo:hi:hi]}, nil
 }
 
-func (g *gpt2) lnF() (gain, bias []float32, err error) {
-	w, err := g.lnFW.Float32()
-	if err != nil {
-		return nil, nil, fmt.Errorf("weights: %w", err)
+func (g *gpt2) bias(kind BiasKind, l, idx int) ([]float32, error) {
+	p := fmt.Sprintf("h.%d.", l)
+	d, dh := g.a.DModel, g.a.DHead
+	var name string
+	lo, n := 0, d
+	switch kind {
+	case BiasQ, BiasK, BiasV:
+		name, lo, n = p+"attn.c_attn.bias", int(kind-BiasQ)*d+idx*dh, dh
+	case BiasO:
+		name = p + "attn.c_proj.bias"
+	case BiasFFIn:
+		name, n = p+"mlp.c_fc.bias", g.a.DFF
+	case BiasFFOut:
+		name = p + "mlp.c_proj.bias"
 	}
-	b, err := g.lnFB.Float32()
+	v, err := vectorOf(g.params[name])
 	if err != nil {
-		return nil, nil, fmt.Errorf("weights: %w", err)
+		return nil, err
 	}
-	return slices.Clone(w), slices.Clone(b), nil
+	return v[lo : lo+n], nil
+}
+
+func (g *gpt2) norm(site NormSite, l int) (Norm, bool, error) {
+	var w, b string
+	switch site {
+	case AttnNorm:
+		w, b = fmt.Sprintf("h.%d.ln_1.weight", l), fmt.Sprintf("h.%d.ln_1.bias", l)
+	case MLPNorm:
+		w, b = fmt.Sprintf("h.%d.ln_2.weight", l), fmt.Sprintf("h.%d.ln_2.bias", l)
+	case FinalNorm:
+		w, b = "ln_f.weight", "ln_f.bias"
+	default:
+		return Norm{}, false, nil
+	}
+	gain, err := vectorOf(g.params[w])
+	if err != nil {
+		return Norm{}, false, err
+	}
+	bias, err := vectorOf(g.params[b])
+	if err != nil {
+		return Norm{}, false, err
+	}
+	return Norm{Kind: LayerNorm, Gain: gain, Bias: bias, Eps: g.a.NormEps}, true, nil
 }
 
 func (g *gpt2) parameters() map[string]*checkpoint.Tensor {

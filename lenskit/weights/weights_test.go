@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"lenskit.dev/lenskit/checkpoint"
@@ -45,7 +47,7 @@ func (r reference) get(name string) []float32 { return r.params[name] }
 func (r reference) check(t *testing.T, m *weights.Model, tol float64) {
 	t.Helper()
 	a := m.Arch()
-	if a != r.a {
+	if !reflect.DeepEqual(a, r.a) {
 		t.Fatalf("arch %+v, want %+v", a, r.a)
 	}
 	d, dh, ff := a.DModel, a.DHead, a.DFF
@@ -74,7 +76,7 @@ func (r reference) check(t *testing.T, m *weights.Model, tol float64) {
 				want[i*cols+j] = at(i, j)
 			}
 		}
-		same(what, got.Data, want)
+		same(what, got.F32().Data, want)
 	}
 	wte := r.get("wte.weight")
 	e, err := m.Embedding()
@@ -90,12 +92,12 @@ func (r reference) check(t *testing.T, m *weights.Model, tol float64) {
 		proj := r.get(fmt.Sprintf("h.%d.mlp.c_proj.weight", l))
 		attn := r.get(fmt.Sprintf("h.%d.attn.c_attn.weight", l))
 		out := r.get(fmt.Sprintf("h.%d.attn.c_proj.weight", l))
-		k, err := m.FFKeys(l)
-		mat("FFKeys", k, err, d, ff, func(i, j int) float32 { return fc[i*ff+j] })
+		k, err := m.FFKeys(l, 0)
+		mat("FFKeys", k, err, ff, d, func(i, j int) float32 { return fc[j*ff+i] })
 		v, err := m.FFValues(l)
 		mat("FFValues", v, err, ff, d, func(i, j int) float32 { return proj[i*d+j] })
 		for _, n := range []int{0, ff / 2, ff - 1} {
-			key, err := m.FFKey(l, n)
+			key, err := m.FFKey(l, 0, n)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,10 +134,17 @@ func (r reference) check(t *testing.T, m *weights.Model, tol float64) {
 	same("LnF bias", b, r.get("ln_f.bias"))
 }
 
+// gpt2Arch is the Arch a GPT-2 checkpoint of shape s must report.
+func gpt2Arch(s synth.Shape, tied bool, dtype string) weights.Arch {
+	return weights.Arch{ModelType: "gpt2", Layers: s.Layers, Heads: s.Heads, KVHeads: s.Heads, DModel: s.DModel,
+		DHead: s.DModel / s.Heads, DFF: s.DFF, Vocab: s.Vocab, Positions: s.Positions,
+		MLP: weights.MLPPlain, Activation: "gelu_new", Norm: weights.LayerNorm, NormEps: 1e-5, Tied: tied, DType: dtype,
+		EmbedScale: 1, AttnScale: 1 / math.Sqrt(float64(s.DModel/s.Heads))}
+}
+
 func synthReference(o synth.Options) reference {
 	r := reference{
-		a: weights.Arch{ModelType: "gpt2", Layers: o.Layers, Heads: o.Heads, DModel: o.DModel, DHead: o.DModel / o.Heads,
-			DFF: o.DFF, Vocab: o.Vocab, Positions: o.Positions},
+		a: gpt2Arch(o.Shape, o.Naming.LMHead != synth.LMHeadUntied, dtypeName(o.DType)),
 		params: map[string][]float32{},
 		untied: o.Naming.LMHead == synth.LMHeadUntied,
 	}
@@ -238,7 +247,7 @@ func TestTorchSaveFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := reference{
-		a:      weights.Arch{ModelType: "gpt2", Layers: 2, Heads: 2, DModel: 8, DHead: 4, DFF: 16, Vocab: 24, Positions: 8},
+		a:      gpt2Arch(synth.Shape{Layers: 2, Heads: 2, DModel: 8, DFF: 16, Vocab: 24, Positions: 8}, true, ""),
 		params: map[string][]float32{},
 	}
 	for k, v := range exp.Parameters {
@@ -250,6 +259,8 @@ func TestTorchSaveFixtures(t *testing.T) {
 	for _, dir := range []string{"gpt2-zip-f32", "gpt2-legacy-f32", "gpt2-zip-f16", "gpt2-zip-bf16"} {
 		t.Run(dir, func(t *testing.T) {
 			m := open(t, "../checkpoint/testdata/torch/"+dir)
+			ref := ref
+			ref.a.DType = strings.ToUpper(dir[strings.LastIndex(dir, "-")+1:])
 			ref.check(t, m, 0) // the values are exact in every dtype
 			h, _ := m.Hash()
 			hashes = append(hashes, h)
@@ -270,8 +281,8 @@ func TestEmbeddedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	want := weights.Arch{ModelType: "gpt2", Layers: 4, Heads: 8, DModel: 256, DHead: 32, DFF: 1024, Vocab: 8192, Positions: 256}
-	if m.Arch() != want {
+	want := gpt2Arch(synth.Shape{Layers: 4, Heads: 8, DModel: 256, DFF: 1024, Vocab: 8192, Positions: 256}, true, "F32")
+	if !reflect.DeepEqual(m.Arch(), want) {
 		t.Errorf("arch %+v, want %+v", m.Arch(), want)
 	}
 	if m.ID() != "embedded:tiny-pl-gpt2" || m.Name() != "tiny-pl-gpt2" {
@@ -305,14 +316,15 @@ func TestRangeErrors(t *testing.T) {
 		call func() error
 		want string
 	}{
-		{func() error { _, err := m.FFKeys(7); return err }, "weights: layer 7 out of range [0,4) for tiny-pl-gpt2"},
+		{func() error { _, err := m.FFKeys(7, 0); return err }, "weights: layer 7 out of range [0,4) for tiny-pl-gpt2"},
 		{func() error { _, err := m.FFValues(-1); return err }, "weights: layer -1 out of range [0,4) for tiny-pl-gpt2"},
-		{func() error { _, err := m.FFKey(0, 1024); return err }, "weights: neuron 1024 out of range [0,1024) for tiny-pl-gpt2"},
+		{func() error { _, err := m.FFKey(0, 0, 1024); return err }, "weights: neuron 1024 out of range [0,1024) for tiny-pl-gpt2"},
 		{func() error { _, err := m.FFValue(4, 0); return err }, "weights: layer 4 out of range [0,4) for tiny-pl-gpt2"},
 		{func() error { _, err := m.FFValue(3, -5); return err }, "weights: neuron -5 out of range [0,1024) for tiny-pl-gpt2"},
 		{func() error { _, err := m.WQ(0, 8); return err }, "weights: head 8 out of range [0,8) for tiny-pl-gpt2"},
 		{func() error { _, err := m.WK(9, 0); return err }, "weights: layer 9 out of range [0,4) for tiny-pl-gpt2"},
-		{func() error { _, err := m.WV(1, -1); return err }, "weights: head -1 out of range [0,8) for tiny-pl-gpt2"},
+		{func() error { _, err := m.WV(1, -1); return err }, "weights: KV head -1 out of range [0,8) for tiny-pl-gpt2"},
+		{func() error { _, err := m.FFKeys(0, 1); return err }, "weights: MLP read direction 1 out of range [0,1) for tiny-pl-gpt2"},
 		{func() error { _, err := m.WO(2, 100); return err }, "weights: head 100 out of range [0,8) for tiny-pl-gpt2"},
 	} {
 		err := tc.call()
@@ -330,8 +342,8 @@ func TestConversionCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := open(t, dir)
-	a, _ := m.FFKeys(1)
-	b, _ := m.FFKeys(1)
+	a, _ := m.WO(1, 0)
+	b, _ := m.WO(1, 0)
 	if &a.Data[0] != &b.Data[0] {
 		t.Error("BF16 tensor converted twice")
 	}
@@ -350,12 +362,19 @@ func ExampleFromCheckpoint() {
 	fmt.Println(m.Arch())
 	wq, _ := m.WQ(2, 4) // head 2.4
 	wo, _ := m.WO(2, 4)
-	key, _ := m.FFKey(3, 907%1024) // neuron L3/N907
+	key, _ := m.FFKey(3, 0, 907) // the key of neuron L3/N907
 	fmt.Println(wq, wo, len(key))
 	_, err = m.FFValue(7, 0)
 	fmt.Println(err)
 	// Output:
-	// gpt2: 4 layers, 8 heads, d=256, d_head=32, d_ff=1024, vocab 8192, 256 positions
+	// gpt2: 4 layers, 8 heads, d=256, d_head=32, d_ff=1024, vocab 8192
 	// Matrix[256×32] Matrix[32×256] 256
 	// weights: layer 7 out of range [0,4) for tiny-pl-gpt2
+}
+
+func dtypeName(dt checkpoint.DType) string {
+	if dt == "" {
+		return "F32"
+	}
+	return string(dt)
 }
