@@ -144,7 +144,7 @@ func gpt2Arch(s synth.Shape, tied bool, dtype string) weights.Arch {
 
 func synthReference(o synth.Options) reference {
 	r := reference{
-		a: gpt2Arch(o.Shape, o.Naming.LMHead != synth.LMHeadUntied, dtypeName(o.DType)),
+		a:      gpt2Arch(o.Shape, o.Naming.LMHead != synth.LMHeadUntied, dtypeName(o.DType)),
 		params: map[string][]float32{},
 		untied: o.Naming.LMHead == synth.LMHeadUntied,
 	}
