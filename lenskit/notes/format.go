@@ -404,19 +404,31 @@ type wirePair struct {
 }
 
 type wireColumns struct {
-	K    []wireScored `json:"K,omitempty"`
-	V    []wireScored `json:"V,omitempty"`
-	NegK []wireScored `json:"-K,omitempty"`
-	NegV []wireScored `json:"-V,omitempty"`
+	K       []wireScored `json:"K,omitempty"`
+	V       []wireScored `json:"V,omitempty"`
+	NegK    []wireScored `json:"-K,omitempty"`
+	NegV    []wireScored `json:"-V,omitempty"`
+	Gate    []wireScored `json:"gate,omitempty"`
+	Up      []wireScored `json:"up,omitempty"`
+	NegGate []wireScored `json:"-gate,omitempty"`
+	NegUp   []wireScored `json:"-up,omitempty"`
+}
+
+// bySide lists the columns indexed by project.Side.
+func (c *wireColumns) bySide() [project.NumSides]*[]wireScored {
+	return [project.NumSides]*[]wireScored{project.Key: &c.K, project.Value: &c.V, project.NegKey: &c.NegK, project.NegValue: &c.NegV,
+		project.Gate: &c.Gate, project.Up: &c.Up, project.NegGate: &c.NegGate, project.NegUp: &c.NegUp}
 }
 
 type wireEvidence struct {
-	K       int          `json:"k"`
-	Bottom  bool         `json:"bottom"`
-	Filter  string       `json:"filter"`
-	Lenskit string       `json:"lenskit"`
-	Pairs   []wirePair   `json:"pairs,omitempty"`
-	Columns *wireColumns `json:"columns,omitempty"`
+	K          int          `json:"k"`
+	Bottom     bool         `json:"bottom"`
+	Offset     int          `json:"offset,omitempty"`
+	Filter     string       `json:"filter"`
+	Processing string       `json:"processing,omitempty"`
+	Lenskit    string       `json:"lenskit"`
+	Pairs      []wirePair   `json:"pairs,omitempty"`
+	Columns    *wireColumns `json:"columns,omitempty"`
 }
 
 // schema lists the keys each object may have, for the walk that finds
@@ -437,8 +449,9 @@ var fileShape = func() *shape {
 	}
 	arr := func(e *shape) *shape { return &shape{elem: e} }
 	scored := obj("id", "text", "score")
-	cols := &shape{fields: map[string]*shape{"K": arr(scored), "V": arr(scored), "-K": arr(scored), "-V": arr(scored)}}
-	ev := obj("k", "bottom", "filter", "lenskit")
+	cols := &shape{fields: map[string]*shape{"K": arr(scored), "V": arr(scored), "-K": arr(scored), "-V": arr(scored),
+		"gate": arr(scored), "up": arr(scored), "-gate": arr(scored), "-up": arr(scored)}}
+	ev := obj("k", "bottom", "offset", "filter", "processing", "lenskit")
 	ev.fields["pairs"] = arr(obj("source", "source_text", "target", "target_text", "score"))
 	ev.fields["columns"] = cols
 	note := obj("id", "component", "label", "text", "author", "created", "updated", "weights")
@@ -614,19 +627,19 @@ func wireNoteOf(n Note) wireNote {
 		w.Members = append(w.Members, wireMember(t))
 	}
 	if e := n.Evidence; e != nil {
-		we := &wireEvidence{K: e.K, Bottom: e.Bottom, Filter: e.Filter, Lenskit: e.Lenskit}
+		we := &wireEvidence{K: e.K, Bottom: e.Bottom, Offset: e.Offset, Filter: e.Filter, Processing: e.Processing, Lenskit: e.Lenskit}
 		for _, p := range e.Pairs {
 			we.Pairs = append(we.Pairs, wirePair(p))
 		}
-		col := func(s project.Side) []wireScored {
-			var out []wireScored
+		var c wireColumns
+		any := false
+		for s, dst := range c.bySide() {
 			for _, t := range e.Columns[s] {
-				out = append(out, wireScored(t))
+				*dst = append(*dst, wireScored(t))
+				any = true
 			}
-			return out
 		}
-		c := wireColumns{K: col(project.Key), V: col(project.Value), NegK: col(project.NegKey), NegV: col(project.NegValue)}
-		if c.K != nil || c.V != nil || c.NegK != nil || c.NegV != nil {
+		if any {
 			we.Columns = &c
 		}
 		w.Evidence = we
@@ -650,13 +663,13 @@ func (w wireNote) note() (n Note, field string, err error) {
 		n.Members = append(n.Members, TokenRef(t))
 	}
 	if we := w.Evidence; we != nil {
-		e := &Evidence{K: we.K, Bottom: we.Bottom, Filter: we.Filter, Lenskit: we.Lenskit}
+		e := &Evidence{K: we.K, Bottom: we.Bottom, Offset: we.Offset, Filter: we.Filter, Processing: we.Processing, Lenskit: we.Lenskit}
 		for _, p := range we.Pairs {
 			e.Pairs = append(e.Pairs, Pair(p))
 		}
 		if c := we.Columns; c != nil {
-			for s, col := range [4][]wireScored{c.K, c.V, c.NegK, c.NegV} {
-				for _, t := range col {
+			for s, col := range c.bySide() {
+				for _, t := range *col {
 					e.Columns[s] = append(e.Columns[s], ScoredToken(t))
 				}
 			}

@@ -18,7 +18,7 @@ func sampleFile() *File {
 			ID: "neuron1", Component: Neuron(project.NeuronID{Layer: 2, Index: 345}, KeyPart),
 			Label: "ubrania, mundury", Tags: []string{"semantic", "clothing"}, Author: "ala",
 			Created: t0, Updated: t0.Add(time.Hour), Weights: testModel.Hash,
-			Evidence: &Evidence{K: 3, Filter: "alnum+pl", Lenskit: "devel", Columns: [4][]ScoredToken{
+			Evidence: &Evidence{K: 3, Filter: "alnum+pl", Lenskit: "devel", Columns: [project.NumSides][]ScoredToken{
 				project.Key:   {{ID: 10, Text: "ubraniu", Score: 3.5}, {ID: 11, Text: "przebra", Score: 3.25}, {ID: 12, Text: "ubiera", Score: 3}},
 				project.Value: {{ID: 20, Text: "kondu", Score: 2.5}},
 			}},

@@ -97,16 +97,35 @@ type TokenRef struct {
 // a projection, with the exact filter description and the lenskit version
 // that computed them.
 type Evidence struct {
-	K       int
-	Bottom  bool
-	Filter  string // as described by the filters that produced the result
-	Lenskit string // lenskit version that computed it
+	K          int
+	Bottom     bool
+	Offset     int    // QK of a rotary model: the query–key offset δ
+	Filter     string // as described by the filters that produced the result
+	Processing string // weight processing ("" = raw weights)
+	Lenskit    string // lenskit version that computed it
 	// Pairs are the entries of a head view: source → target for OV,
 	// query ↔ key for QK.
 	Pairs []Pair
 	// Columns are a neuron's top tokens, indexed by project.Side: K, V,
-	// −K, −V. Sides not shown are empty.
-	Columns [4][]ScoredToken
+	// −K, −V for a plain MLP; gate, up, V, −gate, −up, −V for a gated one.
+	// Sides not shown are empty.
+	Columns [project.NumSides][]ScoredToken
+}
+
+// Sides returns the neuron columns the evidence holds, in display order (K,
+// V, −K, −V; or gate, up, V, −gate, −up, −V).
+func (e *Evidence) Sides() []project.Side {
+	order := project.Sides
+	if len(e.Columns[project.Gate])+len(e.Columns[project.Up])+len(e.Columns[project.NegGate])+len(e.Columns[project.NegUp]) > 0 {
+		order = project.GatedSides
+	}
+	var out []project.Side
+	for _, s := range order {
+		if len(e.Columns[s]) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ScoredToken is one token of a neuron column with its score.
@@ -128,7 +147,7 @@ type Pair struct {
 // FromPairTop turns a head-view result into evidence; text renders token ids
 // (nil leaves the texts empty).
 func FromPairTop(t project.PairTop, text func(id int) string) Evidence {
-	e := Evidence{K: t.K, Bottom: t.Bottom, Filter: t.Filter, Lenskit: Version()}
+	e := Evidence{K: t.K, Bottom: t.Bottom, Offset: t.Offset, Filter: t.Filter, Processing: t.Processing, Lenskit: Version()}
 	e.Pairs = make([]Pair, len(t.Pairs))
 	for i, p := range t.Pairs {
 		e.Pairs[i] = Pair{Source: p.Source, SourceText: render(text, p.Source), Target: p.Target, TargetText: render(text, p.Target), Score: p.Score}
@@ -139,7 +158,7 @@ func FromPairTop(t project.PairTop, text func(id int) string) Evidence {
 // FromNeuronTop turns a neuron's four-column result into evidence; text
 // renders token ids (nil leaves the texts empty).
 func FromNeuronTop(t project.NeuronTop, text func(id int) string) Evidence {
-	e := Evidence{K: t.K, Filter: t.Filter, Lenskit: Version()}
+	e := Evidence{K: t.K, Filter: t.Filter, Processing: t.Processing, Lenskit: Version()}
 	for s, col := range t.Columns {
 		if len(col) == 0 {
 			continue
@@ -420,7 +439,7 @@ func sameFinding(a, b Note) bool {
 		return true
 	}
 	x, y := a.Evidence, b.Evidence
-	if x.K != y.K || x.Bottom != y.Bottom || x.Filter != y.Filter || x.Lenskit != y.Lenskit || !slices.Equal(x.Pairs, y.Pairs) {
+	if x.K != y.K || x.Bottom != y.Bottom || x.Offset != y.Offset || x.Filter != y.Filter || x.Processing != y.Processing || x.Lenskit != y.Lenskit || !slices.Equal(x.Pairs, y.Pairs) {
 		return false
 	}
 	for s := range x.Columns {

@@ -143,7 +143,7 @@ func TestStoreAddGetUpdateRemove(t *testing.T) {
 		t.Errorf("evidence = %+v", head.Evidence)
 	}
 	nt := project.NeuronTop{Neuron: project.NeuronID{Layer: 2, Index: 345}, K: 1, Filter: "alnum",
-		Columns: [4][]project.Token{project.Key: {{ID: 3, Score: 2}}, project.NegValue: {{ID: 4, Score: 1}}}}
+		Columns: [project.NumSides][]project.Token{project.Key: {{ID: 3, Score: 2}}, project.NegValue: {{ID: 4, Score: 1}}}}
 	nev := FromNeuronTop(nt, text)
 	neuron, err := s.Add(Note{Component: Neuron(nt.Neuron, KeyPart), Label: "służby porządkowe", Evidence: &nev})
 	if err != nil {

@@ -134,15 +134,13 @@ func evidenceSummary(n Note, show int) string {
 		return head + ": " + ellipsis(texts, len(e.Pairs))
 	}
 	var parts []string
-	for s, col := range e.Columns {
-		if len(col) == 0 {
-			continue
-		}
+	for _, s := range e.Sides() {
+		col := e.Columns[s]
 		texts := make([]string, 0, show)
 		for _, t := range col[:min(show, len(col))] {
 			texts = append(texts, t.Text)
 		}
-		parts = append(parts, project.Side(s).String()+": "+ellipsis(texts, len(col)))
+		parts = append(parts, s.String()+": "+ellipsis(texts, len(col)))
 	}
 	if len(parts) == 0 {
 		return head
@@ -498,8 +496,14 @@ func writeEvidenceMarkdown(b *strings.Builder, n Note, e *Evidence) {
 		which = "bottom"
 	}
 	fmt.Fprintf(b, "Evidence: %s %d", which, e.K)
+	if e.Offset != 0 {
+		fmt.Fprintf(b, ", offset δ = %d", e.Offset)
+	}
 	if e.Filter != "" {
 		fmt.Fprintf(b, ", filter `%s`", codeSafe(e.Filter))
+	}
+	if e.Processing != "" {
+		fmt.Fprintf(b, ", weights `%s`", codeSafe(e.Processing))
 	}
 	if e.Lenskit != "" {
 		fmt.Fprintf(b, ", lenskit %s", mdEscape(e.Lenskit))
@@ -516,18 +520,15 @@ func writeEvidenceMarkdown(b *strings.Builder, n Note, e *Evidence) {
 		}
 		b.WriteString("\n")
 	}
-	var sides []int
+	sides := e.Sides()
 	rows := 0
-	for s, col := range e.Columns {
-		if len(col) > 0 {
-			sides = append(sides, s)
-			rows = max(rows, len(col))
-		}
+	for _, s := range sides {
+		rows = max(rows, len(e.Columns[s]))
 	}
 	if len(sides) > 0 {
 		b.WriteString("| # |")
 		for _, s := range sides {
-			fmt.Fprintf(b, " %s |", project.Side(s))
+			fmt.Fprintf(b, " %s |", s)
 		}
 		b.WriteString("\n|---:|" + strings.Repeat("---|", len(sides)) + "\n")
 		for i := range rows {
