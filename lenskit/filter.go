@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/view"
 	"lenskit.dev/lenskit/vocab"
 )
@@ -19,6 +20,7 @@ type Filter struct {
 	name  string
 	token func(m *Model) (vocab.Filter, error) // nil for pair filters
 	pair  vocab.PairFilter
+	proc  func(p *project.Processing) // weight processing options
 }
 
 // String is the filter's description, as recorded with findings.
@@ -209,11 +211,41 @@ func Shared(rel string) (string, error) {
 	return "", fmt.Errorf("lenskit: shared file %s not found (set LENSKIT_SHARED); looked in:\n  %s", rel, strings.Join(tried, "\n  "))
 }
 
+// FoldNorms folds the gain of the norm feeding each matrix into it (the
+// attention norm's into W_Q, W_K, W_V; the MLP norm's into neuron keys).
+// Weight processing is off by default, as the paper and the seed read raw
+// weights; it is recorded with findings. Like the filters, it is given to
+// Lens: m.Lens(lenskit.Alnum(), lenskit.FoldNorms()).
+func FoldNorms() Filter {
+	return Filter{name: "fold-norms", proc: func(p *project.Processing) { p.FoldNorms = true }}
+}
+
+// FoldFinalNorm folds the final norm's gain into W_U.
+func FoldFinalNorm() Filter {
+	return Filter{name: "fold-final-norm", proc: func(p *project.Processing) { p.FoldFinalNorm = true }}
+}
+
+// CenterUnembed centres W_U over the vocabulary (subtracts its mean row).
+func CenterUnembed() Filter {
+	return Filter{name: "center-unembed", proc: func(p *project.Processing) { p.CenterUnembed = true }}
+}
+
+// Processed applies the weight processing p (see FoldNorms, FoldFinalNorm,
+// CenterUnembed).
+func Processed(p project.Processing) Filter {
+	return Filter{name: p.String(), proc: func(q *project.Processing) {
+		q.FoldNorms = q.FoldNorms || p.FoldNorms
+		q.FoldFinalNorm = q.FoldFinalNorm || p.FoldFinalNorm
+		q.CenterUnembed = q.CenterUnembed || p.CenterUnembed
+	}}
+}
+
 // resolved is a Lens's filters applied to its model.
 type resolved struct {
 	ids     []int // token ids taking part, ascending; nil = all
 	exclude func(a, b int) bool
 	desc    string
+	proc    project.Processing
 }
 
 func (m *Model) resolve(filters []Filter) (resolved, error) {
@@ -224,6 +256,10 @@ func (m *Model) resolve(filters []Filter) (resolved, error) {
 	for _, f := range filters {
 		if f.name == "" {
 			return r, fmt.Errorf("lenskit: zero Filter value (use lenskit.Alnum(), lenskit.ASCII(), …)")
+		}
+		if f.proc != nil {
+			f.proc(&r.proc)
+			continue
 		}
 		names = append(names, f.name)
 		if f.pair != nil {

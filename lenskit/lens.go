@@ -15,17 +15,30 @@ import (
 type Lens struct {
 	m   *Model
 	f   resolved
+	sp  *project.Space
 	err error
 }
 
-// Lens returns a lens over m with the given filters (none: every token).
+// Lens returns a lens over m with the given filters (none: every token) and
+// weight processing (none: raw weights; see FoldNorms).
 func (m *Model) Lens(filters ...Filter) *Lens {
 	if m.err != nil {
 		return &Lens{m: m, err: m.err}
 	}
 	r, err := m.resolve(filters)
-	return &Lens{m: m, f: r, err: err}
+	if err != nil {
+		return &Lens{m: m, f: r, err: err}
+	}
+	sp, err := m.space(r.proc)
+	return &Lens{m: m, f: r, sp: sp, err: err}
 }
+
+// Space returns the vocabulary space the lens reads (with its weight
+// processing).
+func (l *Lens) Space() *project.Space { return l.sp }
+
+// Processing returns the lens's weight processing.
+func (l *Lens) Processing() project.Processing { return l.f.proc }
 
 // Err reports why the lens cannot be used (a failed model or filter).
 func (l *Lens) Err() error { return l.err }
@@ -50,13 +63,14 @@ func (l *Lens) Neuron(layer, neuron int) *NeuronQuery {
 	return &NeuronQuery{l: l, layer: layer, neuron: neuron}
 }
 
-// Top returns the k highest-scoring tokens of E·k, E·v, −E·k and −E·v.
+// Top returns the k highest-scoring tokens of W_E·k, W_U·v, −W_E·k and
+// −W_U·v (for a gated MLP: of the gate, up and value directions).
 func (q *NeuronQuery) Top(k int) *NeuronResult {
 	l := q.l
 	if l.err != nil {
 		return failedNeuron(l.m, l.err)
 	}
-	r, err := l.m.Space.Neuron(q.layer, q.neuron, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
+	r, err := l.sp.Neuron(q.layer, q.neuron, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
 	if err != nil {
 		return failedNeuron(l.m, err)
 	}
@@ -68,6 +82,7 @@ type HeadQuery struct {
 	l           *Lens
 	kind        project.Kind
 	layer, head int
+	offset      int
 }
 
 // OV selects the W_OV view of head layer.head: which token (source) the
@@ -82,13 +97,23 @@ func (l *Lens) QK(layer, head int) *HeadQuery {
 	return &HeadQuery{l: l, kind: project.QK, layer: layer, head: head}
 }
 
+// At selects the QK view at query–key offset δ = query position − key
+// position, for models with rotary position embeddings: lens.QK(2, 6).At(1)
+// is what head 2.6's query reads from the token right before it. δ = 0 is
+// the plain QK view; models with learned positions (GPT-2) reject δ ≠ 0.
+func (q *HeadQuery) At(delta int) *HeadQuery {
+	c := *q
+	c.offset = delta
+	return &c
+}
+
 // View returns the factored head view itself (for singular values, single
 // entries and custom analyses).
 func (q *HeadQuery) View() (*project.HeadView, error) {
 	if q.l.err != nil {
 		return nil, q.l.err
 	}
-	return q.l.m.Space.View(q.kind, q.layer, q.head)
+	return q.l.sp.ViewAt(q.kind, q.layer, q.head, q.offset)
 }
 
 // Top returns the k largest entries of the view among the lens's tokens.
@@ -121,7 +146,7 @@ func (l *Lens) Neurons(layer, k int) ([]*NeuronResult, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
-	tops, err := l.m.Space.Neurons(layer, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
+	tops, err := l.sp.Neurons(layer, project.NeuronOptions{K: k, Tokens: l.f.ids, Filter: l.f.desc})
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +204,7 @@ func (l *Lens) Scan(k int, kinds ...project.Kind) ([]*PairResult, error) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				v, err := l.m.Space.View(j.kind, j.layer, j.head)
+				v, err := l.sp.View(j.kind, j.layer, j.head)
 				var r *project.PairTop
 				if err == nil {
 					r, err = v.Top(project.PairOptions{

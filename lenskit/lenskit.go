@@ -41,9 +41,12 @@ import (
 type Model struct {
 	Weights *weights.Model
 	Vocab   *vocab.Vocab
-	Space   *project.Space
+	Space   *project.Space // raw weights; see Lens for processed ones
 
 	err error
+
+	spacesMu sync.Mutex
+	spaces   map[project.Processing]*project.Space
 
 	listsMu sync.Mutex
 	lists   map[string]*vocab.TokenList
@@ -95,7 +98,11 @@ func Load(name string, opts ...LoadOption) (*Model, error) {
 		ck.Close()
 		return nil, fmt.Errorf("lenskit: %s: %w", ck.Name(), err)
 	}
-	if a := m.Arch(); v.Len() != a.Vocab {
+	// A padded embedding (more rows than tokens) is normal — Qwen, Gemma
+	// and many fine-tunes pad to a multiple of 64 or 128 — and its unused
+	// rows take part in no view; a tokenizer with ids beyond the embedding
+	// cannot be read through it.
+	if a := m.Arch(); v.Len() > a.Vocab {
 		ck.Close()
 		return nil, &VocabSizeError{Model: ck.Name(), Tokenizer: v.Len(), Embedding: a.Vocab}
 	}
@@ -106,12 +113,13 @@ func Load(name string, opts ...LoadOption) (*Model, error) {
 			return nil, err
 		}
 	}
-	sp, err := project.NewSpace(m, eng)
+	sp, err := project.NewSpace(m, eng, project.Tokens(v.Len()))
 	if err != nil {
 		ck.Close()
 		return nil, err
 	}
-	return &Model{Weights: m, Vocab: v, Space: sp, lists: map[string]*vocab.TokenList{}}, nil
+	return &Model{Weights: m, Vocab: v, Space: sp, lists: map[string]*vocab.TokenList{},
+		spaces: map[project.Processing]*project.Space{{}: sp}}, nil
 }
 
 // VocabSizeError reports a tokenizer whose vocabulary does not match the
@@ -122,12 +130,33 @@ type VocabSizeError struct {
 }
 
 func (e *VocabSizeError) Error() string {
-	rel := "smaller"
-	if e.Tokenizer > e.Embedding {
-		rel = "larger"
+	return fmt.Sprintf("lenskit: %s: the tokenizer has %d tokens, more than the embedding's %d rows: token ids %d and up have no embedding",
+		e.Model, e.Tokenizer, e.Embedding, e.Embedding)
+}
+
+// PaddedRows returns the embedding rows no token uses (rows beyond the
+// tokenizer's size), which take part in no view.
+func (m *Model) PaddedRows() int {
+	if m.err != nil {
+		return 0
 	}
-	return fmt.Sprintf("lenskit: %s: tokenizer vocabulary (%d tokens) is %s than the embedding (%d rows)",
-		e.Model, e.Tokenizer, rel, e.Embedding)
+	return m.Arch().Vocab - m.Vocab.Len()
+}
+
+// space returns the vocabulary space with weight processing p, made on
+// first use.
+func (m *Model) space(p project.Processing) (*project.Space, error) {
+	m.spacesMu.Lock()
+	defer m.spacesMu.Unlock()
+	if sp, ok := m.spaces[p]; ok {
+		return sp, nil
+	}
+	sp, err := project.NewSpace(m.Weights, m.Space.Engine, project.Tokens(m.Vocab.Len()), project.WithProcessing(p))
+	if err != nil {
+		return nil, err
+	}
+	m.spaces[p] = sp
+	return sp, nil
 }
 
 // Open is Load for notebooks: it never returns nil. A model that failed to

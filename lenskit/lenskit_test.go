@@ -14,10 +14,11 @@ import (
 	"lenskit.dev/lenskit/project"
 )
 
-// TestVocabSizeMismatch: a tokenizer whose vocabulary is smaller (or
-// larger) than the embedding is refused, naming both sizes.
+// TestVocabSizeMismatch: a tokenizer larger than the embedding is refused,
+// naming both sizes; a smaller one is a padded embedding, whose unused rows
+// take part in no view.
 func TestVocabSizeMismatch(t *testing.T) {
-	for _, tok := range []int{290, 310} {
+	write := func(tok int) string {
 		dir := t.TempDir()
 		if err := synth.Write(dir, synth.Options{Shape: synth.Tiny}); err != nil {
 			t.Fatal(err)
@@ -25,13 +26,43 @@ func TestVocabSizeMismatch(t *testing.T) {
 		if err := synth.WriteTokenizer(dir, tok); err != nil {
 			t.Fatal(err)
 		}
-		_, err := lenskit.Load(dir)
-		var ve *lenskit.VocabSizeError
-		if !errors.As(err, &ve) || ve.Tokenizer != tok || ve.Embedding != synth.Tiny.Vocab {
-			t.Fatalf("tokenizer %d vs embedding %d: err = %v", tok, synth.Tiny.Vocab, err)
+		return dir
+	}
+	_, err := lenskit.Load(write(310))
+	var ve *lenskit.VocabSizeError
+	if !errors.As(err, &ve) || ve.Tokenizer != 310 || ve.Embedding != synth.Tiny.Vocab {
+		t.Fatalf("tokenizer 310 vs embedding %d: err = %v", synth.Tiny.Vocab, err)
+	}
+	if !strings.Contains(err.Error(), "300 rows") || !strings.Contains(err.Error(), "310 tokens") {
+		t.Errorf("message does not name both sizes: %v", err)
+	}
+
+	m, err := lenskit.Load(write(290))
+	if err != nil {
+		t.Fatalf("padded embedding (290 tokens, 300 rows) refused: %v", err)
+	}
+	defer m.Close()
+	if m.PaddedRows() != 10 {
+		t.Errorf("PaddedRows = %d, want 10", m.PaddedRows())
+	}
+	lens := m.Lens()
+	for _, r := range []*lenskit.PairResult{lens.OV(1, 1).Top(5000), lens.QK(0, 1).Bottom(5000)} {
+		if r.Err() != nil {
+			t.Fatal(r.Err())
 		}
-		if !strings.Contains(err.Error(), "300 rows") {
-			t.Errorf("message does not name the embedding size: %v", err)
+		for _, p := range r.Pairs {
+			if p.Source >= 290 || p.Target >= 290 {
+				t.Fatalf("%v: pair %v uses a padding row", r.Title(), p)
+			}
+		}
+	}
+	n := lens.Neuron(1, 3).Top(300)
+	if n.Err() != nil {
+		t.Fatal(n.Err())
+	}
+	for _, s := range n.Sides() {
+		if len(n.Columns[s]) != 290 {
+			t.Errorf("column %v has %d tokens, want all 290 tokens and no padding row", s, len(n.Columns[s]))
 		}
 	}
 }

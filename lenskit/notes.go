@@ -93,7 +93,8 @@ func (r *NeuronResult) Finding() (notes.Component, notes.Evidence, error) {
 }
 
 // Key narrows a neuron result to what its key reads (the K and −K
-// columns), for a note about that side only.
+// columns; gate, up and their negatives for a gated MLP), for a note about
+// that side only.
 func (r *NeuronResult) Key() Finding { return neuronSide{r, notes.KeyPart} }
 
 // Value narrows a neuron result to what its value writes (V and −V).
@@ -109,13 +110,11 @@ func (s neuronSide) Finding() (notes.Component, notes.Evidence, error) {
 	if err != nil {
 		return notes.Component{}, notes.Evidence{}, err
 	}
-	keep := [2]project.Side{project.Key, project.NegKey}
-	if s.part == notes.ValuePart {
-		keep = [2]project.Side{project.Value, project.NegValue}
-	}
-	var cols [4][]notes.ScoredToken
-	for _, side := range keep {
-		cols[side] = ev.Columns[side]
+	var cols [project.NumSides][]notes.ScoredToken
+	for _, side := range s.r.Sides() {
+		if side.Reads() == (s.part == notes.KeyPart) {
+			cols[side] = ev.Columns[side]
+		}
 	}
 	ev.Columns = cols
 	return notes.Neuron(s.r.Neuron, s.part), ev, nil

@@ -41,7 +41,8 @@ func (r *NeuronResult) HTML() string   { return r.Table().HTML() }
 // Show displays the result (HTML in GoNB, text elsewhere), or its error.
 func (r *NeuronResult) Show() { r.Table().Show() }
 
-// Words returns the display forms of one column ("K", "V", "-K", "-V").
+// Words returns the display forms of one column ("K", "V", "-K", "-V";
+// "gate", "up", "-gate", "-up" for a gated neuron).
 func (r *NeuronResult) Words(side project.Side) []string {
 	if r.err != nil {
 		return nil
@@ -63,13 +64,14 @@ type TokenJSON struct {
 }
 
 // MarshalJSON is the shape the lenskit command prints with --json:
-// {"K":[…],"V":[…],"-K":[…],"-V":[…]}.
+// {"K":[…],"V":[…],"-K":[…],"-V":[…]}, or for a gated neuron
+// {"gate":[…],"up":[…],"V":[…],"-gate":[…],"-up":[…],"-V":[…]}.
 func (r *NeuronResult) MarshalJSON() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
 	out := map[string][]TokenJSON{}
-	for _, side := range project.Sides {
+	for _, side := range r.Sides() {
 		col := []TokenJSON{}
 		for _, t := range r.Columns[side] {
 			col = append(col, TokenJSON{ID: t.ID, Token: r.m.Vocab.Raw(t.ID), Text: r.m.Vocab.Text(t.ID), Score: t.Score})
@@ -113,7 +115,15 @@ func (r *PairResult) Heatmap() Display {
 		return Display{errorView{r.err}}
 	}
 	// The Space caches recent views and recomputes an evicted one.
-	v, err := r.m.Space.View(r.Kind, r.Head.Layer, r.Head.Head)
+	proc, err := project.ParseProcessing(r.Processing)
+	if err != nil {
+		return Display{errorView{err}}
+	}
+	sp, err := r.m.space(proc)
+	if err != nil {
+		return Display{errorView{err}}
+	}
+	v, err := sp.ViewAt(r.Kind, r.Head.Layer, r.Head.Head, r.Offset)
 	if err != nil {
 		return Display{errorView{err}}
 	}

@@ -200,7 +200,7 @@ func (b *bench) run(scan bool) error {
 
 // gemms measures the dense products on each engine available.
 func (b *bench) gemms(m *lenskit.Model, ov project.Stats, ovTime time.Duration) error {
-	e := m.Space.E
+	e := m.Space.WE
 	wv, err := m.Weights.WV(12, 7)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -63,13 +64,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "lenskit:", err)
+		fmt.Fprintln(stderr, "lenskit:", message(err))
 		return 2
 	default:
-		fmt.Fprintln(stderr, "lenskit:", err)
+		fmt.Fprintln(stderr, "lenskit:", message(err))
 		return 1
 	}
 }
+
+// message is the error's text without a leading "lenskit: " (the facade's
+// own errors carry it; the command adds it to every line).
+func message(err error) string { return strings.TrimPrefix(err.Error(), "lenskit: ") }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: lenskit <command> [flags]

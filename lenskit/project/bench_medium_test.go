@@ -43,7 +43,7 @@ func BenchmarkMediumDecayingQK(b *testing.B) { benchHead(b, benchdata.MediumDeca
 
 func BenchmarkMediumNeuron(b *testing.B) {
 	sp := mediumSpace(b, benchdata.MediumRandom)
-	sp.maxRowNorm()
+	sp.prepare()
 	for b.Loop() {
 		if _, err := sp.Neuron(12, 345, NeuronOptions{K: 30}); err != nil {
 			b.Fatal(err)

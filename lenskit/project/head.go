@@ -12,9 +12,13 @@ import (
 // the V×V matrix is never formed, and entries, top-k, bottom-k and singular
 // values are all derived from the factors.
 type HeadView struct {
-	Head HeadID
-	Kind Kind
-	A, B weights.Matrix // the view is A·Bᵀ; rows are token ids
+	Head       HeadID
+	Kind       Kind
+	KV         int            // the KV head the query head reads
+	GQA        bool           // the model has grouped-query attention
+	Offset     int            // QK of a rotary model: the query–key offset δ the key factor is rotated for
+	Processing string         // weight processing the factors were made with ("" = raw)
+	A, B       weights.Matrix // the view is A·Bᵀ; rows are token ids
 
 	engine Engine
 	once   sync.Once
@@ -32,7 +36,7 @@ func NewHeadView(head HeadID, kind Kind, a, b weights.Matrix, eng Engine) (*Head
 	if eng == nil {
 		eng = CPU()
 	}
-	return &HeadView{Head: head, Kind: kind, A: a, B: b, engine: eng}, nil
+	return &HeadView{Head: head, Kind: kind, KV: head.Head, A: a, B: b, engine: eng}, nil
 }
 
 // rotation computes (once) the singular basis the search works in.
@@ -94,8 +98,21 @@ func (v *HeadView) Top(opt PairOptions) (*PairTop, error) {
 	if opt.K < 0 {
 		return nil, fmt.Errorf("project: negative k %d", opt.K)
 	}
+	// k is clamped to the pairs that exist; beyond MaxPairs the answer
+	// itself would not fit a sensible amount of memory, so it is refused
+	// rather than attempted.
+	pairs := int64(v.A.Rows) * int64(v.B.Rows)
+	if opt.Sources != nil || opt.Targets != nil {
+		pairs = int64(lenOr(opt.Sources, v.A.Rows)) * int64(lenOr(opt.Targets, v.B.Rows))
+	}
+	if int64(opt.K) > pairs {
+		opt.K = int(pairs)
+	}
+	if opt.K > MaxPairs {
+		return nil, fmt.Errorf("project: head %v %v: k = %d asks for more pairs than lenskit returns at once (at most %d; the view has %d)", v.Head, v.Kind, opt.K, MaxPairs, pairs)
+	}
 	q := pairQuery{A: v.A, B: v.B, Rows: opt.Sources, Cols: opt.Targets, K: opt.K, Bottom: opt.Bottom, Exclude: opt.Exclude, Workers: opt.Workers}
-	var pairs []Pair
+	var found []Pair
 	var st Stats
 	var err error
 	if _, ok := v.engine.(cpuEngine); ok {
@@ -103,12 +120,25 @@ func (v *HeadView) Top(opt PairOptions) (*PairTop, error) {
 		if v.rotOK {
 			q.TA, q.TB = v.ta, v.tb
 		}
-		pairs, st, err = searchPairs(q)
+		found, st, err = searchPairs(q)
 	} else {
-		pairs, st, err = searchPairsChunked(q, v.engine)
+		found, st, err = searchPairsChunked(q, v.engine)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("head %v %v: %w", v.Head, v.Kind, err)
 	}
-	return &PairTop{Head: v.Head, Kind: v.Kind, K: opt.K, Bottom: opt.Bottom, Pairs: pairs, Filter: opt.Filter, Stats: st}, nil
+	return &PairTop{Head: v.Head, Kind: v.Kind, KV: v.KV, GQA: v.GQA, Offset: v.Offset, K: opt.K, Bottom: opt.Bottom,
+		Pairs: found, Filter: opt.Filter, Processing: v.Processing, Stats: st}, nil
+}
+
+// MaxPairs is the largest k a head view's Top answers (a million pairs,
+// ≈ 16 MB of results); larger requests are errors, never out-of-memory
+// crashes.
+const MaxPairs = 1 << 20
+
+func lenOr(ids []int, all int) int {
+	if ids == nil {
+		return all
+	}
+	return len(ids)
 }

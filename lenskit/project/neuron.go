@@ -2,6 +2,7 @@ package project
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"lenskit.dev/lenskit/weights"
@@ -15,30 +16,124 @@ type NeuronOptions struct {
 }
 
 // Neuron projects MLP neuron layer/i onto the vocabulary: the K highest
-// tokens of E·k, E·v, −E·k and −E·v for its key k (column i of the layer's
-// FFKeys) and value v (row i of FFValues) — the seed's display_top_tokens,
-// made exact: scores are float64 sums of float32 products, ties go to the
-// lower token id.
+// tokens of W_E·k, W_U·v, −W_E·k and −W_U·v for its key k (row i of the
+// layer's FFKeys) and value v (row i of FFValues) — the seed's
+// display_top_tokens, made exact: scores are float64 sums of float32
+// products, ties go to the lower token id. A gated neuron has two keys, the
+// gate g and the up projection u, and six columns: W_E·g, W_E·u, W_U·v and
+// their negatives.
 func (s *Space) Neuron(layer, i int, opt NeuronOptions) (*NeuronTop, error) {
-	key, err := s.Model.FFKey(layer, 0, i)
-	if err != nil {
+	if err := s.prepare(); err != nil {
 		return nil, err
+	}
+	id := NeuronID{layer, i}
+	a := s.Model.Arch()
+	var reads [][]float32
+	for r := range a.Reads() {
+		k, err := s.Model.FFKey(layer, r, i)
+		if err != nil {
+			return nil, err
+		}
+		reads = append(reads, k)
 	}
 	val, err := s.Model.FFValue(layer, i)
 	if err != nil {
 		return nil, err
 	}
-	cols, err := s.ProjectPair(key, val, opt.K, opt.Tokens)
+	gain, err := s.mlpGain(layer)
 	if err != nil {
-		return nil, fmt.Errorf("neuron %v: %w", NeuronID{layer, i}, err)
+		return nil, err
 	}
-	return &NeuronTop{Neuron: NeuronID{layer, i}, K: opt.K, Columns: cols, Filter: opt.Filter}, nil
+	top := &NeuronTop{Neuron: id, K: opt.K, Gated: a.MLP == weights.MLPGated, Filter: opt.Filter, Processing: s.Proc.String()}
+	if err := s.neuronColumns(top, [][][]float32{reads}, [][]float32{val}, gain, opt); err != nil {
+		return nil, err
+	}
+	return top, nil
+}
+
+// mlpGain returns the MLP norm's gain when FoldNorms folds it into the
+// keys, else nil.
+func (s *Space) mlpGain(layer int) ([]float32, error) {
+	if !s.Proc.FoldNorms {
+		return nil, nil
+	}
+	n, ok, err := s.Model.Norm(weights.MLPNorm, layer)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return n.Gain, nil
+}
+
+// neuronColumns fills the columns of one or more neurons (tops[j] made from
+// reads[j] and vals[j]): the reads projected on W_E in one product, the
+// values on W_U in another.
+func (s *Space) neuronColumns(top *NeuronTop, reads [][][]float32, vals [][]float32, gain []float32, opt NeuronOptions) error {
+	tops := []*NeuronTop{top}
+	return s.neuronColumnsMany(tops, reads, vals, gain, opt)
+}
+
+func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [][]float32, gain []float32, opt NeuronOptions) error {
+	var rdirs [][]float32
+	for j, rs := range reads {
+		for r, x := range rs {
+			if bad := nonFiniteIndex(x); bad >= 0 {
+				return fmt.Errorf("project: neuron %v: %w: its %s direction holds NaN or ±Inf at coordinate %d", tops[j].Neuron, ErrNonFinite, s.Model.Arch().Reads()[r], bad)
+			}
+			if gain != nil {
+				x = mulVec(x, gain)
+			}
+			rdirs = append(rdirs, x)
+		}
+	}
+	for j, v := range vals {
+		if bad := nonFiniteIndex(v); bad >= 0 {
+			return fmt.Errorf("project: neuron %v: %w: its value holds NaN or ±Inf at coordinate %d", tops[j].Neuron, ErrNonFinite, bad)
+		}
+	}
+	rc, err := s.projectOn(s.WE, s.maxNormE, rdirs, opt.K, opt.Tokens, false)
+	if err != nil {
+		return fmt.Errorf("neuron %v: %w", tops[0].Neuron, err)
+	}
+	vc, err := s.projectOn(s.WU, s.maxNormU, vals, opt.K, opt.Tokens, true)
+	if err != nil {
+		return fmt.Errorf("neuron %v: %w", tops[0].Neuron, err)
+	}
+	n := 0
+	for j, top := range tops {
+		if top.Gated {
+			top.Columns[Gate], top.Columns[NegGate] = rc[n][0], rc[n][1]
+			top.Columns[Up], top.Columns[NegUp] = rc[n+1][0], rc[n+1][1]
+		} else {
+			top.Columns[Key], top.Columns[NegKey] = rc[n][0], rc[n][1]
+		}
+		n += len(reads[j])
+		top.Columns[Value], top.Columns[NegValue] = vc[j][0], vc[j][1]
+	}
+	return nil
+}
+
+func mulVec(x, g []float32) []float32 {
+	out := make([]float32, len(x))
+	for i := range x {
+		out[i] = x[i] * g[i]
+	}
+	return out
+}
+
+// nonFiniteIndex returns the first index of x holding NaN or ±Inf, or −1.
+func nonFiniteIndex(x []float32) int {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // ProjectPair projects two residual-space directions x and y onto the
-// vocabulary in one pass over E and returns the top-k tokens of E·x, E·y,
-// −E·x and −E·y (the four columns of a neuron), restricted to tokens (nil =
-// all).
+// output vocabulary W_U in one pass and returns the top-k tokens of W_U·x,
+// W_U·y, −W_U·x and −W_U·y, restricted to tokens (nil = all), indexed as a
+// plain neuron's columns (Key, Value, NegKey, NegValue for x, y).
 func (s *Space) ProjectPair(x, y []float32, k int, tokens []int) ([4][]Token, error) {
 	var out [4][]Token
 	cols, err := s.Project([][]float32{x, y}, k, tokens)
@@ -51,91 +146,113 @@ func (s *Space) ProjectPair(x, y []float32, k int, tokens []int) ([4][]Token, er
 }
 
 // Neurons projects every MLP neuron of a layer, as Neuron does one: one
-// GEMM of E against a block of keys and values replaces a pass over E per
-// neuron, so a layer of GPT-2 medium (4,096 neurons) takes seconds.
+// GEMM of W_E against a block of keys (and of W_U against the block's
+// values) replaces a pass per neuron, so a layer of GPT-2 medium (4,096
+// neurons) takes seconds.
 func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
-	keys, err := s.Model.FFKeys(layer, 0)
-	if err != nil {
+	if err := s.prepare(); err != nil {
 		return nil, err
+	}
+	a := s.Model.Arch()
+	var keys []weights.Matrix
+	for r := range a.Reads() {
+		k, err := s.Model.FFKeys(layer, r)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
 	}
 	vals, err := s.Model.FFValues(layer)
 	if err != nil {
 		return nil, err
 	}
-	sr, err := s.scoringRows(opt.Tokens) // once per layer, not per block
+	gain, err := s.mlpGain(layer)
 	if err != nil {
 		return nil, err
 	}
-	n := keys.Rows
+	n := vals.Rows
 	out := make([]*NeuronTop, 0, n)
 	const block = 128
 	for i0 := 0; i0 < n; i0 += block {
 		i1 := min(i0+block, n)
-		var dirs [][]float32
+		var tops []*NeuronTop
+		var reads [][][]float32
+		var vs [][]float32
 		for i := i0; i < i1; i++ {
-			dirs = append(dirs, keys.Row(i), vals.Row(i))
+			var rs [][]float32
+			for _, k := range keys {
+				rs = append(rs, k.RowInto(make([]float32, k.Cols), i))
+			}
+			reads = append(reads, rs)
+			vs = append(vs, vals.RowInto(make([]float32, vals.Cols), i))
+			tops = append(tops, &NeuronTop{Neuron: NeuronID{layer, i}, K: opt.K, Gated: a.MLP == weights.MLPGated, Filter: opt.Filter, Processing: s.Proc.String()})
 		}
-		cols, err := s.project(sr, dirs, opt.K)
-		if err != nil {
+		if err := s.neuronColumnsMany(tops, reads, vs, gain, opt); err != nil {
 			return nil, fmt.Errorf("layer %d neurons %d…%d: %w", layer, i0, i1-1, err)
 		}
-		for i := i0; i < i1; i++ {
-			kc, vc := cols[2*(i-i0)], cols[2*(i-i0)+1]
-			var c [4][]Token
-			c[Key], c[NegKey], c[Value], c[NegValue] = kc[0], kc[1], vc[0], vc[1]
-			out = append(out, &NeuronTop{Neuron: NeuronID{layer, i}, K: opt.K, Columns: c, Filter: opt.Filter})
-		}
+		out = append(out, tops...)
 	}
 	return out, nil
 }
 
-// Project projects residual-space directions onto the vocabulary: for each
-// direction x, the k highest tokens of E·x and of −E·x, restricted to
-// tokens (nil = all). The engine computes float32 scores for every
-// direction in one product; the candidates near each cut-off are then
-// rescored exactly (float64 sums, ties to the lower id), so the result is
-// the one a full sort of exact scores gives.
+// Project projects residual-space directions onto the output vocabulary
+// W_U (with the space's processing): for each direction x, the k highest
+// tokens of W_U·x and of −W_U·x, restricted to tokens (nil = all). The
+// engine computes float32 scores for every direction in one product; the
+// candidates near each cut-off are then rescored exactly (float64 sums,
+// ties to the lower id), so the result is the one a full sort of exact
+// scores gives.
 func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, error) {
-	sr, err := s.scoringRows(tokens)
-	if err != nil {
+	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	return s.project(sr, dirs, k)
+	return s.projectOn(s.WU, s.maxNormU, dirs, k, tokens, true)
 }
 
-// scoringRows are the rows of E a projection scores: all of E when most
-// tokens take part (scoring a few extra rows is cheaper than copying most
-// of E), else the chosen tokens gathered. row maps the r-th taking-part
-// token (ids[r]) to its row of rows.
+// ProjectInput is Project onto the input embedding W_E: what token's
+// embedding a direction reads most (neuron keys, query and key directions).
+func (s *Space) ProjectInput(dirs [][]float32, k int, tokens []int) ([][2][]Token, error) {
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
+	return s.projectOn(s.WE, s.maxNormE, dirs, k, tokens, false)
+}
+
+// scoringRows are the rows of a vocabulary matrix a projection scores: all
+// of it when most tokens take part (scoring a few extra rows is cheaper
+// than copying most of it), else the chosen tokens gathered. row maps the
+// r-th taking-part token (ids[r]) to its row of rows.
 type scoringRows struct {
 	rows weights.Matrix
 	ids  []int
 	row  func(r int) int
 }
 
-func (s *Space) scoringRows(tokens []int) (scoringRows, error) {
+func scoringRowsOf(m weights.Matrix, tokens []int) (scoringRows, error) {
 	for _, t := range tokens {
-		if t < 0 || t >= s.E.Rows {
-			return scoringRows{}, fmt.Errorf("project: token id %d out of range [0,%d)", t, s.E.Rows)
+		if t < 0 || t >= m.Rows {
+			return scoringRows{}, fmt.Errorf("project: token id %d out of range [0,%d)", t, m.Rows)
 		}
 	}
-	sr := scoringRows{rows: s.E, ids: tokens, row: func(r int) int { return r }}
+	sr := scoringRows{rows: m, ids: tokens, row: func(r int) int { return r }}
 	switch {
 	case tokens == nil:
-		sr.ids = seq(s.E.Rows)
-	case len(tokens) > s.E.Rows/2:
+		sr.ids = seq(m.Rows)
+	case len(tokens) > m.Rows/2:
 		sr.row = func(r int) int { return tokens[r] }
 	default:
-		sr.rows = weights.NewMatrix(len(tokens), s.E.Cols)
+		sr.rows = weights.NewMatrix(len(tokens), m.Cols)
 		for r, t := range tokens {
-			copy(sr.rows.Row(r), s.E.Row(t))
+			m.RowInto(sr.rows.Row(r), t)
 		}
 	}
 	return sr, nil
 }
 
-func (s *Space) project(sr scoringRows, dirs [][]float32, k int) ([][2][]Token, error) {
-	d := s.E.Cols
+// projectOn scores dirs against the rows of m (W_E, or W_U when u, whose
+// processing then applies) and returns each direction's top and bottom k.
+func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k int, tokens []int, u bool) ([][2][]Token, error) {
+	d := m.Cols
 	for i, x := range dirs {
 		if len(x) != d {
 			return nil, fmt.Errorf("project: direction %d has length %d, want d_model %d", i, len(x), d)
@@ -143,6 +260,22 @@ func (s *Space) project(sr scoringRows, dirs [][]float32, k int) ([][2][]Token, 
 	}
 	if k < 0 {
 		return nil, fmt.Errorf("project: negative k %d", k)
+	}
+	if len(dirs) == 0 {
+		return nil, nil
+	}
+	shifts := make([]float64, len(dirs))
+	if u {
+		adj := make([][]float32, len(dirs))
+		for j, x := range dirs {
+			adj[j] = s.uDirection(x)
+			shifts[j] = s.uShift(adj[j])
+		}
+		dirs = adj
+	}
+	sr, err := scoringRowsOf(m, tokens)
+	if err != nil {
+		return nil, err
 	}
 	w := weights.NewMatrix(d, len(dirs))
 	for j, x := range dirs {
@@ -154,38 +287,43 @@ func (s *Space) project(sr scoringRows, dirs [][]float32, k int) ([][2][]Token, 
 	if err != nil {
 		return nil, err
 	}
+	if r := nonFiniteRow(sc); r >= 0 {
+		return nil, fmt.Errorf("project: %w: a projection overflows float32 at token %d", ErrNonFinite, sr.ids[r])
+	}
 	// |float32 dot − exact| ≤ γ_d·|e|·|x| for any summation order.
 	gamma := float64(d+2) * 0x1p-24 * 1.01
-	maxE := s.maxRowNorm()
 	out := make([][2][]Token, len(dirs))
 	parallelRows(len(dirs), 1, func(lo, hi int) {
 		f32 := make([]float64, len(sr.ids))
+		buf := make([]float32, d)
 		for j := lo; j < hi; j++ {
-			errMax := gamma * maxE * norm64(dirs[j])
+			errMax := gamma * maxNorm * norm64(dirs[j])
 			for b, sign := range [2]float64{1, -1} {
 				for r := range f32 {
 					f32[r] = sign * float64(sc.Data[sr.row(r)*len(dirs)+j])
 				}
-				out[j][b] = s.topExact(f32, sr.ids, dirs[j], sign, k, errMax)
+				out[j][b] = topExact(m, buf, f32, sr.ids, dirs[j], shifts[j], sign, k, errMax)
 			}
 		}
 	})
 	return out, nil
 }
 
-// topExact returns the k best tokens by exact score sign·(E_t·x), given
-// float32 scores f32 (row r is token ids[r]) off by at most errMax.
-func (s *Space) topExact(f32 []float64, ids []int, x []float32, sign float64, k int, errMax float64) []Token {
+// topExact returns the k best tokens by exact score sign·(m_t·x − shift),
+// given float32 scores f32 of m_t·x (row r is token ids[r]) off by at most
+// errMax. buf is scratch of length m.Cols.
+func topExact(m weights.Matrix, buf []float32, f32 []float64, ids []int, x []float32, shift, sign float64, k int, errMax float64) []Token {
 	if k == 0 || len(f32) == 0 {
 		return []Token{}
 	}
 	// θ' = k-th best float32 score; the true top k all have float32 scores
-	// ≥ θ' − 2·errMax, so only those are rescored.
+	// ≥ θ' − 2·errMax, so only those are rescored. The shift is the same
+	// for every token, so it does not move the cut.
 	thr := kthLargest(slices.Clone(f32), min(k, len(f32))) - 2*errMax
 	var cands []cand
 	for r, v := range f32 {
 		if v >= thr {
-			cands = append(cands, cand{score: sign * dot64(s.E.Row(ids[r]), x), src: int32(ids[r])})
+			cands = append(cands, cand{score: sign * (dot64(m.RowInto(buf, ids[r]), x) - shift), src: int32(ids[r])})
 		}
 	}
 	return bestTokens(cands, k)

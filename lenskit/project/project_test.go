@@ -55,7 +55,7 @@ func TestProjectPairMatchesBruteForce(t *testing.T) {
 			tokens = subset(r, v, 0.9)
 		}
 		k := []int{0, 1, 30, 500}[r.IntN(4)]
-		sp := &Space{E: e, Engine: CPU()}
+		sp := &Space{WE: e, WU: e, Engine: CPU()}
 		got, err := sp.ProjectPair(x, y, k, tokens)
 		if err != nil {
 			t.Fatal(err)
@@ -259,7 +259,7 @@ func TestNeuronsMatchesNeuron(t *testing.T) {
 	}
 }
 
-func sameColumns(a, b [4][]Token) bool {
+func sameColumns(a, b [NumSides][]Token) bool {
 	for i := range a {
 		if !slices.Equal(a[i], b[i]) {
 			return false

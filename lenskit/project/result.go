@@ -38,31 +38,51 @@ func ParseKind(s string) (Kind, error) {
 	return 0, fmt.Errorf("project: unknown view %q (want OV or QK)", s)
 }
 
-// Side names one of the four columns of a neuron projection.
+// Side names one column of a neuron projection. A plain MLP neuron (GPT-2,
+// GPT-NeoX) has a key and a value; a gated one (SwiGLU, GeGLU) reads with a
+// gate and an up projection and writes one value.
 type Side int
 
 const (
-	Key      Side = iota // top tokens of E·k
-	Value                // top tokens of E·v
-	NegKey               // top tokens of −E·k
-	NegValue             // top tokens of −E·v
+	Key      Side = iota // top tokens of W_E·k
+	Value                // top tokens of W_U·v
+	NegKey               // top tokens of −W_E·k
+	NegValue             // top tokens of −W_U·v
+	Gate                 // top tokens of W_E·g (gated MLPs)
+	Up                   // top tokens of W_E·u (gated MLPs)
+	NegGate              // top tokens of −W_E·g
+	NegUp                // top tokens of −W_E·u
+	NumSides             // the number of sides
 )
 
-// Sides lists the four columns in display order.
-var Sides = [4]Side{Key, Value, NegKey, NegValue}
+// Sides lists a plain neuron's four columns in display order; GatedSides a
+// gated neuron's six.
+var (
+	Sides      = []Side{Key, Value, NegKey, NegValue}
+	GatedSides = []Side{Gate, Up, Value, NegGate, NegUp, NegValue}
+)
+
+// Negated reports whether s is the top of a negated projection.
+func (s Side) Negated() bool { return s == NegKey || s == NegValue || s == NegGate || s == NegUp }
+
+// Reads reports whether s is a read direction (key, gate or up, either sign).
+func (s Side) Reads() bool { return s != Value && s != NegValue }
 
 func (s Side) String() string {
-	switch s {
-	case Key:
-		return "K"
-	case Value:
-		return "V"
-	case NegKey:
-		return "-K"
-	case NegValue:
-		return "-V"
+	if s >= 0 && s < NumSides {
+		return [...]string{"K", "V", "-K", "-V", "gate", "up", "-gate", "-up"}[s]
 	}
 	return "Side(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseSide accepts the names String gives ("K", "-gate", …), in any case.
+func ParseSide(name string) (Side, error) {
+	for s := range NumSides {
+		if strings.EqualFold(s.String(), name) {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("project: unknown neuron column %q (want K, V, -K, -V, gate, up, -gate or -up)", name)
 }
 
 // Token is one vocabulary entry and its score in a projection.
@@ -116,28 +136,58 @@ func ParseNeuron(s string) (NeuronID, error) {
 	return NeuronID{li, ni}, nil
 }
 
-// NeuronTop is the four-column vocabulary projection of one MLP neuron
-// (the seed notebook's display_top_tokens): the k highest-scoring tokens of
-// E·k, E·v, −E·k and −E·v among the tokens the filter keeps. Scores of the
-// negated columns are reported as computed, i.e. as values of −E·k and −E·v.
+// NeuronTop is the vocabulary projection of one MLP neuron (the seed
+// notebook's display_top_tokens): the k highest-scoring tokens of W_E·k,
+// W_U·v, −W_E·k and −W_U·v among the tokens the filter keeps — for a gated
+// neuron W_E·g and W_E·u in place of the key. Scores of the negated columns
+// are reported as computed, i.e. as values of −W_E·k and so on.
 type NeuronTop struct {
-	Neuron  NeuronID
-	K       int
-	Columns [4][]Token // indexed by Side
-	Filter  string     // description of the token filter, recorded as evidence
+	Neuron     NeuronID
+	K          int
+	Gated      bool              // gate and up columns instead of K
+	Columns    [NumSides][]Token // indexed by Side; the sides of the other MLP kind are empty
+	Filter     string            // description of the token filter, recorded as evidence
+	Processing string            // weight processing ("" for raw weights), recorded as evidence
+}
+
+// Sides returns the neuron's columns in display order: K, V, −K, −V, or
+// gate, up, V, −gate, −up, −V.
+func (n *NeuronTop) Sides() []Side {
+	if n.Gated {
+		return GatedSides
+	}
+	return Sides
 }
 
 // PairTop is the top (or bottom) k entries of a head view among the tokens
 // and pairs the filters keep, ordered by score (descending for top,
 // ascending for bottom), ties broken by Source then Target id.
 type PairTop struct {
-	Head   HeadID
-	Kind   Kind
-	K      int
-	Bottom bool
-	Pairs  []Pair
-	Filter string // description of the token and pair filters
-	Stats  Stats  // work the search did; zero for results loaded from notes
+	Head       HeadID
+	Kind       Kind
+	KV         int  // the KV head the query head reads (= Head.Head without grouped-query attention)
+	GQA        bool // the model groups query heads over fewer KV heads: results name the group
+	Offset     int  // QK of a rotary model: query position − key position (δ)
+	K          int
+	Bottom     bool
+	Pairs      []Pair
+	Filter     string // description of the token and pair filters
+	Processing string // weight processing ("" for raw weights)
+	Stats      Stats  // work the search did; zero for results loaded from notes
+}
+
+// Title names the view as researchers write it: "2.4 W_OV", "12.7 · kv 12.1
+// W_QK δ=1".
+func (p *PairTop) Title() string {
+	s := p.Head.String()
+	if p.GQA {
+		s += fmt.Sprintf(" · kv %d.%d", p.Head.Layer, p.KV)
+	}
+	s += " W_" + p.Kind.String()
+	if p.Offset != 0 {
+		s += fmt.Sprintf(" δ=%d", p.Offset)
+	}
+	return s
 }
 
 // Stats reports how much of the dense product a search actually computed.

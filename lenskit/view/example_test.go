@@ -23,7 +23,7 @@ func ExampleNeuron() {
 		Neuron: project.NeuronID{Layer: 12, Index: 345},
 		K:      4,
 		Filter: "alnum",
-		Columns: [4][]project.Token{
+		Columns: [project.NumSides][]project.Token{
 			project.Key:      col([]float32{9.81, 9.02, 8.77, 8.60}, " ubraniu", "czkom", " przebra", " ciuchy"),
 			project.Value:    col([]float32{7.41, 7.12, 6.95, 6.90}, " kondu", " ubrania", " mundury", " bieliźnie"),
 			project.NegKey:   col([]float32{5.50, 5.43, 5.38, 5.01}, "wiek", "An", " Jun", "stor"),

@@ -57,7 +57,7 @@ func TestHTMLEscapesHostileTokens(t *testing.T) {
 		pairs = append(pairs, project.Pair{Source: i, Target: len(hostile) - 1 - i, Score: float32(len(hostile) - i)})
 	}
 	n := &project.NeuronTop{Neuron: project.NeuronID{Layer: 1, Index: 2}, K: len(col), Filter: "<i>list</i>",
-		Columns: [4][]project.Token{col, col, col, col}}
+		Columns: [project.NumSides][]project.Token{col, col, col, col}}
 	p := &project.PairTop{Head: project.HeadID{Layer: 1, Head: 2}, K: len(pairs), Pairs: pairs, Filter: `"x"`,
 		Stats: project.Stats{Engine: "<b>dense</b>"}}
 	for name, r := range map[string]view.Renderable{
@@ -149,7 +149,7 @@ func TestPairShadingMonotone(t *testing.T) {
 // cannot restyle each other.
 func TestHTMLScopedStyles(t *testing.T) {
 	v := newVocab(" a")
-	r := &project.NeuronTop{K: 1, Columns: [4][]project.Token{{{ID: 0}}}}
+	r := &project.NeuronTop{K: 1, Columns: [project.NumSides][]project.Token{{{ID: 0}}}}
 	a, b := view.Neuron(v, r).HTML(), view.Neuron(v, r).HTML()
 	cls := regexp.MustCompile(`<div class="(lk-[0-9a-f]+)">`)
 	ca, cb := cls.FindStringSubmatch(a), cls.FindStringSubmatch(b)

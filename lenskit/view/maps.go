@@ -51,7 +51,7 @@ func PairHeatmap(tok Tokens, top *project.PairTop, scores func(src, tgt int) flo
 		which = "bottom"
 	}
 	h := &Heatmap{
-		Title:     fmt.Sprintf("%s %s %s %d (%s × %s)", top.Head, viewName(top.Kind), which, top.K, from, to),
+		Title:     fmt.Sprintf("%s %s %d (%s × %s)", top.Title(), which, top.K, from, to),
 		XName:     to,
 		YName:     from,
 		Diverging: top.Bottom,

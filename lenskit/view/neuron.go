@@ -7,9 +7,9 @@ import (
 	"lenskit.dev/lenskit/project"
 )
 
-// NeuronTable renders a neuron's four-column vocabulary projection (top
-// tokens of E·k, E·v, −E·k, −E·v), as the seed's display_top_tokens printed
-// it.
+// NeuronTable renders a neuron's vocabulary projection (top tokens of
+// W_E·k, W_U·v, −W_E·k, −W_U·v; gate, up, V and their negatives for a gated
+// MLP), as the seed's display_top_tokens printed it.
 type NeuronTable struct {
 	Result *project.NeuronTop
 	tok    forms
@@ -28,10 +28,20 @@ func (t *NeuronTable) form() Form {
 	return t.opt.form
 }
 
-// title is "L2/N345  top 30  filter: alnum".
+// title is "L2/N345  top 30  filter: alnum" (with "  weights: fold-norms"
+// when the weights were processed).
 func (t *NeuronTable) title() string {
 	r := t.Result
-	return fmt.Sprintf("%s  top %d  filter: %s", r.Neuron, r.K, filterText(r.Filter))
+	return fmt.Sprintf("%s  top %d  filter: %s%s", r.Neuron, r.K, filterText(r.Filter), processingText(r.Processing, "  "))
+}
+
+// processingText describes weight processing after sep, or "" for raw
+// weights.
+func processingText(p, sep string) string {
+	if p == "" {
+		return ""
+	}
+	return sep + "weights: " + terminalSafe(p)
 }
 
 func filterText(f string) string {
@@ -65,7 +75,7 @@ func (t *NeuronTable) String() string {
 	b.WriteString(t.title())
 	b.WriteByte('\n')
 	tb := table{}
-	for _, s := range project.Sides {
+	for _, s := range t.Result.Sides() {
 		tb.header = append(tb.header, s.String())
 		tb.align = append(tb.align, left)
 		if t.opt.scores {
@@ -76,7 +86,7 @@ func (t *NeuronTable) String() string {
 	fm := t.form()
 	for i := 0; i < t.rows(); i++ {
 		var row []string
-		for _, s := range project.Sides {
+		for _, s := range t.Result.Sides() {
 			col := t.Result.Columns[s]
 			tok, score := "", ""
 			if i < len(col) {
@@ -108,21 +118,21 @@ func (t *NeuronTable) HTML() string {
 	cls := uniqueID("lk")
 	var b strings.Builder
 	b.WriteString(tableCSS(cls, t.opt.maxHeight))
-	fmt.Fprintf(&b, `<div class="%s"><div class="lk-title">%s <span class="lk-dim">top %d · filter: %s</span></div>`,
-		cls, esc(t.Result.Neuron.String()), t.Result.K, esc(filterText(t.Result.Filter)))
+	fmt.Fprintf(&b, `<div class="%s"><div class="lk-title">%s <span class="lk-dim">top %d · filter: %s%s</span></div>`,
+		cls, esc(t.Result.Neuron.String()), t.Result.K, esc(filterText(t.Result.Filter)), esc(processingText(t.Result.Processing, " · ")))
 	if t.rows() == 0 {
 		b.WriteString(`<div class="lk-dim">no tokens passed the filter</div></div>`)
 		return b.String()
 	}
 	b.WriteString(`<div class="lk-scroll"><table><thead><tr>`)
-	for _, s := range project.Sides {
+	for _, s := range t.Result.Sides() {
 		fmt.Fprintf(&b, `<th>%s</th>`, esc(s.String()))
 	}
 	b.WriteString(`</tr></thead><tbody>`)
 	fm := t.form()
 	for i := 0; i < t.rows(); i++ {
 		b.WriteString(`<tr>`)
-		for _, s := range project.Sides {
+		for _, s := range t.Result.Sides() {
 			col := t.Result.Columns[s]
 			if i >= len(col) {
 				b.WriteString(`<td></td>`)

@@ -36,9 +36,6 @@ func sides(k project.Kind) (from, arrow, to string) {
 	return "source", "→", "target"
 }
 
-// viewName is "W_OV" or "W_QK".
-func viewName(k project.Kind) string { return "W_" + k.String() }
-
 func (t *PairTable) which() string {
 	r := t.Result
 	if r.Bottom {
@@ -87,7 +84,7 @@ func (t *PairTable) String() string {
 	}
 	r := t.Result
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s  %s  filter: %s\n", r.Head, viewName(r.Kind), t.which(), filterText(r.Filter))
+	fmt.Fprintf(&b, "%s  %s  filter: %s%s\n", r.Title(), t.which(), filterText(r.Filter), processingText(r.Processing, "  "))
 	if len(r.Pairs) == 0 {
 		b.WriteString("(no pairs passed the filter)\n")
 	} else {
@@ -125,8 +122,8 @@ func (t *PairTable) HTML() string {
 	cls := uniqueID("lk")
 	var b strings.Builder
 	b.WriteString(tableCSS(cls, t.opt.maxHeight))
-	fmt.Fprintf(&b, `<div class="%s"><div class="lk-title">%s %s <span class="lk-dim">%s · filter: %s</span>`,
-		cls, esc(r.Head.String()), esc(viewName(r.Kind)), esc(t.which()), esc(filterText(r.Filter)))
+	fmt.Fprintf(&b, `<div class="%s"><div class="lk-title">%s <span class="lk-dim">%s · filter: %s%s</span>`,
+		cls, esc(r.Title()), esc(t.which()), esc(filterText(r.Filter)), esc(processingText(r.Processing, " · ")))
 	if r.Bottom {
 		b.WriteString(`<span class="lk-badge">bottom-k</span>`)
 	}

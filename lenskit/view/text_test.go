@@ -91,7 +91,7 @@ func TestNeuronTextAlignsPolish(t *testing.T) {
 	}
 	r := &project.NeuronTop{
 		Neuron: project.NeuronID{Layer: 2, Index: 345}, K: 4, Filter: "alnum+list(pl.txt)",
-		Columns: [4][]project.Token{
+		Columns: [project.NumSides][]project.Token{
 			mk(" żółć", " zolc", " z\u0307o\u0301łc\u0301", "ąę"),
 			mk(" ŁÓDŹ", "lodz", " 東京"),
 			mk(" gęś", "ś", " a", " bardzo długi wyraz"),
@@ -179,7 +179,7 @@ func TestPairsText(t *testing.T) {
 func TestBadInputsRenderVisibly(t *testing.T) {
 	v := newVocab(" a", " b")
 	neuron := &project.NeuronTop{Neuron: project.NeuronID{Layer: 1, Index: 2}, K: 2,
-		Columns: [4][]project.Token{{{ID: 0}, {ID: 99}}, {{ID: -1}}}}
+		Columns: [project.NumSides][]project.Token{{{ID: 0}, {ID: 99}}, {{ID: -1}}}}
 	out := view.Neuron(v, neuron).String()
 	if !strings.Contains(out, "⟨bad id 99⟩") || !strings.Contains(out, "⟨bad id -1⟩") || !strings.Contains(out, "filter: none") {
 		t.Errorf("bad ids not shown:\n%s", out)

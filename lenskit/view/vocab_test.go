@@ -45,7 +45,7 @@ func TestRealVocabularyTables(t *testing.T) {
 		return ts
 	}
 	r := &project.NeuronTop{Neuron: project.NeuronID{Layer: 3, Index: 1000}, K: 8,
-		Columns: [4][]project.Token{col(polish[:8]), col(ascii[:8]), col(polish[8:]), col(ascii[8:])}}
+		Columns: [project.NumSides][]project.Token{col(polish[:8]), col(ascii[:8]), col(polish[8:]), col(ascii[8:])}}
 	out := view.Neuron(v, r).String()
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	want := columnStarts(t, lines[1], []string{"K", "V", "-K", "-V"})
