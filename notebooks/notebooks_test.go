@@ -281,26 +281,42 @@ type expectation struct {
 }
 
 // loadExpectations reads the table of expectations: notebook path
-// (relative to this directory) → expectations.
+// (relative to this directory) → expectations, from path and from every
+// *.json file of the directory path names with ".d" in place of ".json"
+// (testdata/expect.d/), so that each notebook can keep its expectations in
+// a file of its own. A notebook listed twice is an error.
 func loadExpectations(path string) (map[string][]expectation, error) {
-	b, err := os.ReadFile(path)
+	files := []string{path}
+	more, err := filepath.Glob(filepath.Join(strings.TrimSuffix(path, ".json")+".d", "*.json"))
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var m map[string][]expectation
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	for nb, exps := range m {
-		for i, e := range exps {
-			if e.Cell == "" || len(e.Contains) == 0 || slices.Contains(e.Contains, "") {
-				return nil, fmt.Errorf("%s: %s expectation %d: want a cell tag and non-empty strings", path, nb, i)
+	files = append(files, more...)
+	all := map[string][]expectation{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		var m map[string][]expectation
+		if err := dec.Decode(&m); err != nil {
+			return nil, fmt.Errorf("%s: %v", f, err)
+		}
+		for nb, exps := range m {
+			for i, e := range exps {
+				if e.Cell == "" || len(e.Contains) == 0 || slices.Contains(e.Contains, "") {
+					return nil, fmt.Errorf("%s: %s expectation %d: want a cell tag and non-empty strings", f, nb, i)
+				}
 			}
+			if _, dup := all[nb]; dup {
+				return nil, fmt.Errorf("%s: %s already has expectations in another file", f, nb)
+			}
+			all[nb] = exps
 		}
 	}
-	return m, nil
+	return all, nil
 }
 
 // checkCoverage makes the table and the notebooks agree: a notebook without
@@ -310,7 +326,7 @@ func checkCoverage(files []string, expect map[string][]expectation) error {
 	var errs []error
 	for _, f := range files {
 		if len(expect[f]) == 0 {
-			errs = append(errs, fmt.Errorf("%s has no expectations in %s: add what its tables must show", f, expectFile))
+			errs = append(errs, fmt.Errorf("%s has no expectations in %s or testdata/expect.d/: add what its tables must show", f, expectFile))
 		}
 	}
 	for nb := range expect {
