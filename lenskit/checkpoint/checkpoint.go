@@ -254,7 +254,9 @@ func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
 // Load opens the checkpoint a researcher names:
 //
 //   - "" — the embedded tiny Polish GPT-2 (see OpenEmbedded); no disk or
-//     network access.
+//     network access. "tiny-pl-gpt2" and "tiny-pl-llama" (or "embedded:"
+//     and the name) name the embedded models (see Embedded), unless a local
+//     directory has that name.
 //   - a local directory — a path that exists, or any name starting with
 //     "/", "./", "../" or "~/" (see Open).
 //   - a Hugging Face hub id, "owner/model" or "owner/model@revision" — found
@@ -276,6 +278,9 @@ func Load(ctx context.Context, name string, opts ...Option) (*Checkpoint, error)
 	}
 	if st, err := os.Stat(name); err == nil && st.IsDir() {
 		return Open(name)
+	}
+	if _, ok := embeddedWeights[strings.TrimPrefix(name, "embedded:")]; ok {
+		return OpenEmbeddedModel(name)
 	}
 	return loadHub(ctx, name, opts...)
 }

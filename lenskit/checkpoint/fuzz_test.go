@@ -67,7 +67,7 @@ func FuzzSafetensors(f *testing.F) {
 	small = append(small, 0, 0x3c, 0, 0xc0, 1, 2, 3, 4)
 	f.Add(small)
 	f.Add(binary.LittleEndian.AppendUint64(nil, 2))
-	hdr := embeddedBytes()[:8+binary.LittleEndian.Uint64(embeddedBytes())]
+	hdr := embeddedBytes("tiny-pl-gpt2")[:8+binary.LittleEndian.Uint64(embeddedBytes("tiny-pl-gpt2"))]
 	f.Add(bytes.Clone(hdr))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ts, _, err := ParseSafetensors("fuzz.safetensors", data)
