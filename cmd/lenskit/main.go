@@ -5,13 +5,15 @@
 //
 //	lenskit neuron --layer L --index I [flags]   the four-column projection of neuron L<L>/N<I>
 //	lenskit ov --layer L --head H [flags]        top source → target pairs of head L.H's W_OV
-//	lenskit qk --layer L --head H [flags]        top query ↔ key pairs of head L.H's W_QK
+//	lenskit qk --layer L --head H [--offset D]   top query ↔ key pairs of head L.H's W_QK (at offset δ = D)
+//	lenskit info [--json]                        the model's family, shape, rotary, norms, tokenizer
 //	lenskit tokens --corpus FILE [--top N] -o F  build a token list from text files
 //	lenskit notes <command> ...                  findings about heads and neurons (lenskit notes help)
 //	lenskit bench [flags]                        the projection benchmark table
 //
 // Common flags: --model (hub id, directory, or empty for the embedded tiny
-// Polish GPT-2), --k, --json, and the token filters --ascii, --alnum,
+// Polish GPT-2; tiny-pl-llama for the embedded Llama), --k, --json, the
+// weight processing --fold-norms, --fold-final-norm, --center-unembed, and the token filters --ascii, --alnum,
 // --no-brackets, --tokens FILE (a token list written by `lenskit tokens`),
 // --corpus FILE (repeatable; tokens seen in the text) with --top N; for
 // heads also --bottom, --exclude-same and --exclude-fuzzy.
@@ -46,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runHead(args[0], args[1:], stdout, stderr)
 	case "tokens":
 		err = runTokens(args[1:], stdout, stderr)
+	case "info":
+		err = runInfo(args[1:], stdout, stderr)
 	case "notes":
 		err = runNotes(args[1:], stdout, stderr)
 	case "bench":
@@ -81,7 +85,8 @@ func usage(w io.Writer) {
 
   neuron --layer L --index I   four-column vocabulary projection of MLP neuron L<L>/N<I>
   ov --layer L --head H        top source → target pairs of head L.H's W_OV
-  qk --layer L --head H        top query ↔ key pairs of head L.H's W_QK
+  qk --layer L --head H        top query ↔ key pairs of head L.H's W_QK (--offset δ for rotary models)
+  info                         the model's family, shape, rotary, norms, tokenizer (--json)
   tokens --corpus FILE -o OUT  build a token list from text files
   notes <command>              findings about heads and neurons (lenskit notes help)
   bench                        projection benchmark table

@@ -26,6 +26,9 @@ type common struct {
 	top        int
 	scores     bool
 	engine     string
+	foldNorms  bool
+	foldFinal  bool
+	center     bool
 }
 
 type multi []string
@@ -44,6 +47,9 @@ func (c *common) register(fs *flag.FlagSet, defaultK int) {
 	fs.Var(&c.corpus, "corpus", "only tokens seen in this text file (repeatable)")
 	fs.IntVar(&c.top, "top", 0, "with --corpus: only the N most frequent tokens (0 = all seen)")
 	fs.StringVar(&c.engine, "engine", "", "auto, cpu, gomlx or gomlx:BACKEND (default: $LENSKIT_ENGINE, else auto)")
+	fs.BoolVar(&c.foldNorms, "fold-norms", false, "weight processing: fold each norm's gain into the matrices it feeds (W_Q, W_K, W_V, neuron keys)")
+	fs.BoolVar(&c.foldFinal, "fold-final-norm", false, "weight processing: fold the final norm's gain into W_U")
+	fs.BoolVar(&c.center, "center-unembed", false, "weight processing: centre W_U over the vocabulary")
 }
 
 // load loads the model with the chosen engine.
@@ -86,6 +92,15 @@ func (c *common) filters() ([]lenskit.Filter, error) {
 		fs = append(fs, lenskit.CorpusTokens(c.top, c.corpus...))
 	} else if c.top != 0 {
 		return nil, fmt.Errorf("%w: --top needs --corpus", errUsage)
+	}
+	if c.foldNorms {
+		fs = append(fs, lenskit.FoldNorms())
+	}
+	if c.foldFinal {
+		fs = append(fs, lenskit.FoldFinalNorm())
+	}
+	if c.center {
+		fs = append(fs, lenskit.CenterUnembed())
 	}
 	return fs, nil
 }
@@ -157,6 +172,10 @@ func runHead(kind string, args []string, stdout, stderr io.Writer) error {
 	bottom := fs.Bool("bottom", false, "most negative entries instead of largest")
 	same := fs.Bool("exclude-same", false, "drop pairs of the same token (case and spaces ignored)")
 	fuzzy := fs.Bool("exclude-fuzzy", false, "drop pairs of near-identical tokens (prefix ≥ 3 letters, or one edit for ≥ 4)")
+	offset := 0
+	if kind == "qk" {
+		fs.IntVar(&offset, "offset", 0, "query–key offset δ = query position − key position (rotary models)")
+	}
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -181,7 +200,7 @@ func runHead(kind string, args []string, stdout, stderr io.Writer) error {
 	lens := m.Lens(filters...)
 	q := lens.OV(*layer, *head)
 	if kind == "qk" {
-		q = lens.QK(*layer, *head)
+		q = lens.QK(*layer, *head).At(offset)
 	}
 	r := q.Top(c.k)
 	if *bottom {
