@@ -1,7 +1,7 @@
 //go:build goexperiment.simd
 
-package gomlxengine
+package gomlxbackend
 
-// simdBuild reports whether GOEXPERIMENT=simd was set at build time, which
+// SIMD reports whether GOEXPERIMENT=simd was set at build time, which
 // the Go backend's AVX2/AVX-512 matrix kernels need.
-const simdBuild = true
+const SIMD = true

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package gomlxengine
+package gomlxbackend
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ func newXLA(cfg string) (b compute.Backend, err error) {
 	plugin, opts, _ := strings.Cut(cfg, ",")
 	plugin = strings.TrimSpace(plugin)
 	if plugin == "" {
-		return nil, fmt.Errorf("gomlxengine: backend \"xla\" needs a plugin, e.g. \"xla:cuda\"; lenskit does not let XLA pick (and download) one")
+		return nil, fmt.Errorf("gomlx: backend \"xla\" needs a plugin, e.g. \"xla:cuda\"; lenskit does not let XLA pick (and download) one")
 	}
 	path, err := resolvePlugin(plugin, installedPlugins())
 	if err != nil {
@@ -35,12 +35,12 @@ func newXLA(cfg string) (b compute.Backend, err error) {
 	if err != nil {
 		return nil, err
 	}
-	err = catch(func() error {
+	err = Catch(func() error {
 		b, err = xla.New(full)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gomlxengine: XLA backend on PJRT plugin %s: %w", path, err)
+		return nil, fmt.Errorf("gomlx: XLA backend on PJRT plugin %s: %w", path, err)
 	}
 	return b, nil
 }
@@ -57,7 +57,7 @@ func newXLA(cfg string) (b compute.Backend, err error) {
 // the program starts. This is go-xla's own search (pjrt.AvailablePlugins),
 // which never downloads.
 func installedPlugins() (m map[string]string) {
-	if err := catch(func() error { m = pjrt.AvailablePlugins(); return nil }); err != nil {
+	if err := Catch(func() error { m = pjrt.AvailablePlugins(); return nil }); err != nil {
 		return nil
 	}
 	return m
