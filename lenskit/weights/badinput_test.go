@@ -151,9 +151,9 @@ func TestBadInput(t *testing.T) {
 			return filepath.Join(dir, "config.json")
 		}, weights.ErrConfig, "bad config: n_embd 8 is not a multiple of n_head 3"},
 		{"unknown model_type", synth.Options{}, func(t *testing.T, dir string) string {
-			editConfig(t, dir, func(c map[string]any) { c["model_type"] = "llama" })
+			editConfig(t, dir, func(c map[string]any) { c["model_type"] = "bert" })
 			return dir
-		}, weights.ErrModelType, `unsupported model_type "llama" in config.json (supported: gpt2)`},
+		}, weights.ErrModelType, `unsupported model_type "bert" in config.json (supported: gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_neox, llama, mistral, qwen2, qwen3)`},
 		{"pickle names a foreign class", synth.Options{Format: synth.PyTorch}, func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "pytorch_model.bin")
 			rewriteZipEntry(t, p, "archive/data.pkl", func(b []byte) []byte {

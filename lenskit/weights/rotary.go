@@ -59,11 +59,17 @@ func (r *Rotary) frequencies(sliding bool, maxPos int) ([]float64, float64, erro
 		if sc.OriginalMaxPositions > 0 {
 			orig = float64(sc.OriginalMaxPositions)
 		}
+		mscale := func(scale, m float64) float64 {
+			if scale <= 1 {
+				return 1
+			}
+			return 0.1*m*math.Log(scale) + 1
+		}
 		att := sc.AttentionFactor
 		if att == 0 {
-			att = 1
-			if factor > 1 {
-				att = 0.1*math.Log(factor) + 1
+			att = mscale(factor, 1)
+			if sc.Mscale != 0 && sc.MscaleAllDim != 0 {
+				att = mscale(factor, sc.Mscale) / mscale(factor, sc.MscaleAllDim)
 			}
 		}
 		betaFast, betaSlow := sc.BetaFast, sc.BetaSlow
@@ -76,8 +82,11 @@ func (r *Rotary) frequencies(sliding bool, maxPos int) ([]float64, float64, erro
 		corr := func(rot float64) float64 {
 			return float64(dim) * math.Log(orig/(rot*2*math.Pi)) / (2 * math.Log(base))
 		}
-		lo := max(math.Floor(corr(betaFast)), 0)
-		hi := min(math.Ceil(corr(betaSlow)), float64(dim-1))
+		lo, hi := corr(betaFast), corr(betaSlow)
+		if !sc.NoTruncate {
+			lo, hi = math.Floor(lo), math.Ceil(hi)
+		}
+		lo, hi = max(lo, 0), min(hi, float64(dim-1))
 		if lo == hi {
 			hi += 0.001
 		}

@@ -118,6 +118,8 @@ type RopeScaling struct {
 	OriginalMaxPositions int     // llama3, yarn, dynamic: original_max_position_embeddings
 	BetaFast, BetaSlow   float64 // yarn
 	AttentionFactor      float64 // yarn: scales cos and sin (0 = derived from Factor)
+	Mscale, MscaleAllDim float64 // yarn (DeepSeek-style): derive AttentionFactor from both when set
+	NoTruncate           bool    // yarn: truncate false — the correction range is not rounded to whole dimensions
 }
 
 // A RangeError reports a layer, head or neuron index outside the model.
