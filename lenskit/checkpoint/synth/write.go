@@ -18,12 +18,19 @@ import (
 // reference writer does, so F32 data is aligned for zero-copy reads), then
 // the tensors back to back in spec order.
 func writeSafetensors(path string, o Options, specs []Spec) (err error) {
+	return writeSafetensorsWith(path, specs, func(s Spec) string { return o.StoredName(s.Name) },
+		func(w *bufio.Writer, s Spec) error { return emit(w, o, s) })
+}
+
+// writeSafetensorsWith writes one safetensors file of specs, each stored
+// under stored(spec) with the bytes emit writes (exactly bytesOf(spec)).
+func writeSafetensorsWith(path string, specs []Spec, stored func(Spec) string, emit func(*bufio.Writer, Spec) error) (err error) {
 	header := make(map[string]any, len(specs)+1)
 	header["__metadata__"] = map[string]string{"format": "pt"}
 	var off int64
 	for _, s := range specs {
 		n := bytesOf(s)
-		header[o.StoredName(s.Name)] = map[string]any{
+		header[stored(s)] = map[string]any{
 			"dtype": string(s.DType), "shape": s.Shape, "data_offsets": [2]int64{off, off + n},
 		}
 		off += n
@@ -41,7 +48,7 @@ func writeSafetensors(path string, o Options, specs []Spec) (err error) {
 		w.Write(n[:])
 		w.Write(hb)
 		for _, s := range specs {
-			if err := emit(w, o, s); err != nil {
+			if err := emit(w, s); err != nil {
 				return err
 			}
 		}
