@@ -36,6 +36,17 @@ func NewHeadView(head HeadID, kind Kind, a, b weights.Matrix, eng Engine) (*Head
 	if eng == nil {
 		eng = CPU()
 	}
+	for _, f := range []struct {
+		name string
+		m    weights.Matrix
+	}{{"A", a}, {"B", b}} {
+		if f.m.IsBF16() {
+			return nil, fmt.Errorf("project: factor %s of head %v is BF16; factors are float32", f.name, head)
+		}
+		if r := nonFiniteRow(f.m); r >= 0 {
+			return nil, fmt.Errorf("project: factor %s of head %v: %w: row %d holds NaN or ±Inf", f.name, head, ErrNonFinite, r)
+		}
+	}
 	return &HeadView{Head: head, Kind: kind, KV: head.Head, A: a, B: b, engine: eng}, nil
 }
 

@@ -257,6 +257,9 @@ func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k
 		if len(x) != d {
 			return nil, fmt.Errorf("project: direction %d has length %d, want d_model %d", i, len(x), d)
 		}
+		if bad := nonFiniteIndex(x); bad >= 0 {
+			return nil, fmt.Errorf("project: direction %d: %w: coordinate %d holds NaN or ±Inf", i, ErrNonFinite, bad)
+		}
 	}
 	if k < 0 {
 		return nil, fmt.Errorf("project: negative k %d", k)
