@@ -90,6 +90,9 @@ type decoderDefaults struct {
 	theta                                                 float64
 	localKey                                              string // rope_local_base_freq (Gemma 3)
 	localTheta                                            float64
+	// noHeadDim: the config class has no head_dim field (Qwen2); the
+	// attention reads one when config.json has it, else hidden/heads.
+	noHeadDim bool
 }
 
 // readDecoder reads the fields every decoder family shares and checks that
@@ -116,7 +119,11 @@ func readDecoder(r *hfConfig, modelType string, d decoderDefaults) decoderConfig
 		if !r.has("head_dim") && r.err == nil && a.DModel%a.Heads != 0 {
 			r.fail("%s %d is not a multiple of %s %d (and head_dim is not set)", r.name("hidden_size"), a.DModel, r.name("num_attention_heads"), a.Heads)
 		}
-		a.DHead = r.integerOr("head_dim", func() int { return a.DModel / max(a.Heads, 1) })
+		if d.noHeadDim && !r.has("head_dim") {
+			a.DHead = a.DModel / max(a.Heads, 1) // not a field of the class: nothing was assumed
+		} else {
+			a.DHead = r.integerOr("head_dim", func() int { return a.DModel / max(a.Heads, 1) })
+		}
 	} else {
 		a.DHead = r.integer("head_dim", d.headDim)
 	}

@@ -10,7 +10,7 @@ func init() { register("qwen2", openQwen2) }
 // positions, rms_norm_eps 1e-6, untied, rope_theta 10000,
 // use_sliding_window false, sliding_window 4096, max_window_layers 28.
 var qwen2Defaults = decoderDefaults{vocab: 151936, hidden: 4096, inter: 22016, layers: 32, heads: 32, kvHeads: 32,
-	actKey: "hidden_act", act: "silu", maxPos: 32768, eps: 1e-6, tied: false, theta: 10000}
+	actKey: "hidden_act", act: "silu", maxPos: 32768, eps: 1e-6, tied: false, theta: 10000, noHeadDim: true}
 
 // openQwen2 adapts Qwen2ForCausalLM (Qwen2, Qwen2.5): the Llama layout with
 // biases on q_proj, k_proj and v_proj (always; o_proj has none).

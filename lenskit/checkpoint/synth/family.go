@@ -342,6 +342,9 @@ func familySpecs(o FamilyOptions) []familySpec {
 		out = append(out, familySpec{Spec{name, shape, dt, true}, t.prefix + name, kind})
 	}
 	buffer := func(name string, dtype checkpoint.DType, shape ...int) {
+		if shape == nil {
+			shape = []int{} // a scalar: "shape": [] in the header
+		}
 		out = append(out, familySpec{Spec{name, shape, dtype, false}, t.prefix + name, kindBuffer})
 	}
 	if t.neox {
