@@ -74,8 +74,8 @@ type FamilyOptions struct {
 	Buffers bool
 	// Config overrides config.json after it is built: each key (dotted to
 	// reach into objects: "text_config.head_dim", "rope_scaling.factor")
-	// is set to its value, or deleted when the value is nil — to exercise
-	// defaults and bad input. Raw still describes the model as generated,
+	// is set to its value, or deleted when the value is nil (JSONNull
+	// writes an explicit null) — to exercise defaults and bad input. Raw still describes the model as generated,
 	// not the overridden config.
 	Config map[string]any
 	// Tokenizer also writes synth.WriteTokenizer's byte-level BPE
@@ -598,6 +598,11 @@ func familyConfig(o FamilyOptions) map[string]any {
 	}
 	return c
 }
+
+// JSONNull as a FamilyOptions.Config value writes an explicit null, which
+// transformers reads as None (sliding_window: null is no window), unlike a
+// deleted field, which takes the config class default.
+var JSONNull = json.RawMessage("null")
 
 // override applies o.Config to c: dotted keys reach into nested objects
 // (created when missing); nil deletes.
