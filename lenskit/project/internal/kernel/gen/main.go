@@ -158,5 +158,208 @@ func main() {
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")
+	genBF16(p)
+	genCvtBF16(p)
+	for m := 1; m <= 8; m++ {
+		genGemvBF16(p, gemvRows(m), m)
+	}
 	os.Stdout.WriteString(b.String())
+}
+
+// vdpbf16ps emits Intel's "VDPBF16PS zmm(acc), zmm(src1), zmm(src2)" as
+// bytes: Go's assembler does not know the AVX512_BF16 instructions. The
+// EVEX prefix (62 P0 P1 P2) is .512.F3.0F38.W0, opcode 52, register-direct
+// ModRM; register numbers 0–31 are split across ModRM and the inverted
+// R/X/B/R'/V' bits. Each 32-bit lane i of acc gains src1.bf16[2i+1]·
+// src2.bf16[2i+1], rounded, then src1.bf16[2i]·src2.bf16[2i], rounded.
+func vdpbf16ps(p func(string, ...any), acc, src1, src2 int) {
+	inv := func(b int) byte { return byte(^b & 1) }
+	p0 := inv(acc>>3)<<7 | inv(src2>>4)<<6 | inv(src2>>3)<<5 | inv(acc>>4)<<4 | 0x02 // map 0F38
+	p1 := byte(^src1&15)<<3 | 1<<2 | 0x02                                            // W0, vvvv, pp = F3
+	p2 := byte(2)<<5 | inv(src1>>4)<<3                                               // L'L = 512, no mask
+	modrm := 0xC0 | byte(acc&7)<<3 | byte(src2&7)
+	p("\tBYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x52; BYTE $0x%02x // VDPBF16PS Z%d, Z%d, Z%d", p0, p1, p2, modrm, src2, src1, acc)
+}
+
+// genBF16 writes the BF16 GEMM tile: 6 rows of A (bfloat16, row stride lda
+// bytes, read in place) × 64 columns of B packed in pairs of coordinates,
+// 24 float32 accumulators. Per pair of coordinates: 4 loads of B, 6
+// broadcasts of an A pair, 24 VDPBF16PS. With odd != 0 one more step pairs
+// A's last coordinate (a 16-bit load, zero-extended, so the pair's second
+// half is +0) with B's last packed pair. With acc != 0 the accumulators
+// start from out, so a product can be computed in blocks of coordinates
+// (an even number each but the last) with the same bits as in one call.
+func genBF16(p func(string, ...any)) {
+	p("// func sgemmBF16x6x64(a *uint16, lda int, b *uint16, kp int, odd int, acc int, out *float32, ldo int)")
+	p("TEXT ·sgemmBF16x6x64(SB), NOSPLIT, $0-64")
+	p("\tMOVQ a+0(FP), R8")
+	p("\tMOVQ lda+8(FP), DI")
+	p("\tMOVQ b+16(FP), BX")
+	p("\tMOVQ kp+24(FP), CX")
+	p("\tMOVQ out+48(FP), DX")
+	p("\tMOVQ ldo+56(FP), SI")
+	p("\tLEAQ (R8)(DI*1), R9")
+	p("\tLEAQ (R9)(DI*1), R10")
+	p("\tLEAQ (R10)(DI*1), R11")
+	p("\tLEAQ (R11)(DI*1), R12")
+	p("\tLEAQ (R12)(DI*1), R13")
+	p("\tXORQ R14, R14")
+	// acc != 0: continue the sums already in out (a later block of
+	// coordinates); else start from +0.
+	p("\tMOVQ acc+40(FP), AX")
+	p("\tTESTQ AX, AX")
+	p("\tJZ bzero")
+	p("\tMOVQ DX, AX")
+	for r := 0; r < 6; r++ {
+		for c := 0; c < 4; c++ {
+			p("\tVMOVUPS %d(AX), Z%d", 64*c, 4*r+c)
+		}
+		if r < 5 {
+			p("\tADDQ SI, AX")
+		}
+	}
+	p("\tJMP bstart")
+	p("bzero:")
+	for r := 0; r < 24; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	p("bstart:")
+	rows := []string{"R8", "R9", "R10", "R11", "R12", "R13"}
+	p("\tTESTQ CX, CX")
+	p("\tJZ bodd")
+	p("bloop:")
+	for c := 0; c < 4; c++ {
+		p("\tVMOVDQU16 %d(BX), Z%d", 64*c, 24+c)
+	}
+	for r, reg := range rows {
+		bc := 28 + r%2
+		p("\tVPBROADCASTD (%s)(R14*1), Z%d", reg, bc)
+		for c := 0; c < 4; c++ {
+			vdpbf16ps(p, 4*r+c, bc, 24+c)
+		}
+	}
+	p("\tADDQ $4, R14")
+	p("\tADDQ $256, BX")
+	p("\tDECQ CX")
+	p("\tJNZ bloop")
+	p("bodd:")
+	p("\tMOVQ odd+32(FP), CX")
+	p("\tTESTQ CX, CX")
+	p("\tJZ bstore")
+	for c := 0; c < 4; c++ {
+		p("\tVMOVDQU16 %d(BX), Z%d", 64*c, 24+c)
+	}
+	for r, reg := range rows {
+		p("\tMOVWLZX (%s)(R14*1), AX", reg)
+		p("\tVPBROADCASTD AX, Z28")
+		for c := 0; c < 4; c++ {
+			vdpbf16ps(p, 4*r+c, 28, 24+c)
+		}
+	}
+	p("bstore:")
+	for r := 0; r < 6; r++ {
+		for c := 0; c < 4; c++ {
+			p("\tVMOVUPS Z%d, %d(DX)", 4*r+c, 64*c)
+		}
+		p("\tADDQ SI, DX")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// genCvtBF16 writes the bfloat16 → float32 conversion of n values, n a
+// multiple of 64: zero-extend each 16-bit value to 32 bits and shift it
+// into the high half (exact; NaN and Inf keep their meaning).
+func genCvtBF16(p func(string, ...any)) {
+	p("// func cvtBF16(dst *float32, src *uint16, n int)")
+	p("TEXT ·cvtBF16(SB), NOSPLIT, $0-24")
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tSHRQ $6, CX")
+	p("\tJZ cdone")
+	p("cloop:")
+	for i := 0; i < 4; i++ {
+		p("\tVPMOVZXWD %d(SI), Z%d", 32*i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("\tVPSLLD $16, Z%d, Z%d", i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("\tVMOVUPS Z%d, %d(DI)", i, 64*i)
+	}
+	p("\tADDQ $128, SI")
+	p("\tADDQ $256, DI")
+	p("\tDECQ CX")
+	p("\tJNZ cloop")
+	p("cdone:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// gemvRows is the number of rows the m-direction streaming GEMV kernel
+// reads at once: enough that m direction loads serve several rows, few
+// enough that rows·m accumulators, m directions and the rows' converted
+// chunks fit the 32 vector registers.
+func gemvRows(m int) int {
+	if m <= 4 {
+		return 4
+	}
+	return 2
+}
+
+// genGemvBF16 writes the streaming GEMV of rows rows of E (bfloat16, row
+// stride lde bytes) against m float32 directions packed per 16 coordinates
+// ([dq][m][16]). Each chunk of a row is converted on load (VPMOVZXWD +
+// VPSLLD) and multiplied into rows·m accumulators of 16 lanes, which are
+// stored unreduced to lanes ([rows·m][16]); the Go side adds the ragged
+// tail and reduces.
+func genGemvBF16(p func(string, ...any), rows, m int) {
+	name := fmt.Sprintf("gemvBF16x%dx%d", rows, m)
+	p("// func %s(e *uint16, lde int, dirs *float32, dq int, lanes *float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ e+0(FP), R8")
+	p("\tMOVQ lde+8(FP), DI")
+	p("\tMOVQ dirs+16(FP), BX")
+	p("\tMOVQ dq+24(FP), CX")
+	p("\tMOVQ lanes+32(FP), DX")
+	regs := []string{"R8", "R9", "R10", "R11"}[:rows]
+	for r := 1; r < rows; r++ {
+		p("\tLEAQ (%s)(DI*1), %s", regs[r-1], regs[r])
+	}
+	acc := rows * m
+	for i := 0; i < acc; i++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	dir := acc    // first direction register
+	xr := dir + m // first row register
+	p("\tTESTQ CX, CX")
+	p("\tJZ %sstore", name)
+	p("%sloop:", name)
+	for j := 0; j < m; j++ {
+		p("\tVMOVUPS %d(BX), Z%d", 64*j, dir+j)
+	}
+	for r, reg := range regs {
+		x := xr + r
+		p("\tVPMOVZXWD (%s), Z%d", reg, x)
+		p("\tVPSLLD $16, Z%d, Z%d", x, x)
+		p("\tADDQ $32, %s", reg)
+	}
+	for r := range regs {
+		for j := 0; j < m; j++ {
+			p("\tVFMADD231PS Z%d, Z%d, Z%d", dir+j, xr+r, r*m+j)
+		}
+	}
+	p("\tADDQ $%d, BX", 64*m)
+	p("\tDECQ CX")
+	p("\tJNZ %sloop", name)
+	p("%sstore:", name)
+	for i := 0; i < acc; i++ {
+		p("\tVMOVUPS Z%d, %d(DX)", i, 64*i)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
 }
