@@ -342,4 +342,3 @@ func (m *Model) split(prompts [][]int, T int, want Want, plan []output, outs [][
 	}
 	return traces
 }
-
