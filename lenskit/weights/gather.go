@@ -27,6 +27,15 @@ func (s *tensorSet) need(name, why string, shape ...int) (*checkpoint.Tensor, er
 	return s.needStored(s.prefix+name, name, why, shape...)
 }
 
+// needBecause is need for a tensor only some configs have: a missing one
+// is reported with the reason it is expected ("attention_bias is true").
+func (s *tensorSet) needBecause(name, because, why string, shape ...int) (*checkpoint.Tensor, error) {
+	if _, ok := s.c.Lookup(s.prefix + name); !ok && because != "" {
+		return nil, fmt.Errorf("weights: %s: %w: tensor %q is missing (%s)", s.c.ID(), ErrShape, s.prefix+name, because)
+	}
+	return s.need(name, why, shape...)
+}
+
 // needStored finds a tensor by its stored name (lm_head.weight sits beside
 // the base model's prefix) and records it under canonical.
 func (s *tensorSet) needStored(stored, canonical, why string, shape ...int) (*checkpoint.Tensor, error) {

@@ -144,29 +144,30 @@ func openGPTNeoX(c *checkpoint.Checkpoint) (adapter, error) {
 		p := fmt.Sprintf("layers.%d.", l)
 		var ly neoxLayer
 		for _, t := range []struct {
-			dst   **checkpoint.Tensor
-			name  string
-			why   string
-			shape []int
-			when  bool
+			dst     **checkpoint.Tensor
+			name    string
+			why     string
+			shape   []int
+			when    bool
+			because string
 		}{
-			{&ly.ln1, "input_layernorm.weight", dims, []int{d}, true},
-			{&ly.ln1B, "input_layernorm.bias", dims, []int{d}, true},
-			{&ly.qkv, "attention.query_key_value.weight", qkvWhy, []int{3 * d, d}, true},
-			{&ly.qkvB, "attention.query_key_value.bias", qkvWhy + "; attention_bias=true", []int{3 * d}, attnBias},
-			{&ly.dense, "attention.dense.weight", dims, []int{d, d}, true},
-			{&ly.denseB, "attention.dense.bias", dims + "; attention_bias=true", []int{d}, attnBias},
-			{&ly.ln2, "post_attention_layernorm.weight", dims, []int{d}, true},
-			{&ly.ln2B, "post_attention_layernorm.bias", dims, []int{d}, true},
-			{&ly.in, "mlp.dense_h_to_4h.weight", ffWhy, []int{ff, d}, true},
-			{&ly.inB, "mlp.dense_h_to_4h.bias", ffWhy, []int{ff}, true},
-			{&ly.out, "mlp.dense_4h_to_h.weight", ffWhy, []int{d, ff}, true},
-			{&ly.outB, "mlp.dense_4h_to_h.bias", dims, []int{d}, true},
+			{&ly.ln1, "input_layernorm.weight", dims, []int{d}, true, ""},
+			{&ly.ln1B, "input_layernorm.bias", dims, []int{d}, true, ""},
+			{&ly.qkv, "attention.query_key_value.weight", qkvWhy, []int{3 * d, d}, true, ""},
+			{&ly.qkvB, "attention.query_key_value.bias", qkvWhy, []int{3 * d}, attnBias, "attention_bias is true"},
+			{&ly.dense, "attention.dense.weight", dims, []int{d, d}, true, ""},
+			{&ly.denseB, "attention.dense.bias", dims, []int{d}, attnBias, "attention_bias is true"},
+			{&ly.ln2, "post_attention_layernorm.weight", dims, []int{d}, true, ""},
+			{&ly.ln2B, "post_attention_layernorm.bias", dims, []int{d}, true, ""},
+			{&ly.in, "mlp.dense_h_to_4h.weight", ffWhy, []int{ff, d}, true, ""},
+			{&ly.inB, "mlp.dense_h_to_4h.bias", ffWhy, []int{ff}, true, ""},
+			{&ly.out, "mlp.dense_4h_to_h.weight", ffWhy, []int{d, ff}, true, ""},
+			{&ly.outB, "mlp.dense_4h_to_h.bias", dims, []int{d}, true, ""},
 		} {
 			if !t.when {
 				continue
 			}
-			if *t.dst, err = s.need(p+t.name, t.why, t.shape...); err != nil {
+			if *t.dst, err = s.needBecause(p+t.name, t.because, t.why, t.shape...); err != nil {
 				return nil, err
 			}
 		}

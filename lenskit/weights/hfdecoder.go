@@ -60,11 +60,12 @@ type decoderLayer struct {
 // decoderConfig is what a family's reader makes of config.json.
 type decoderConfig struct {
 	a              Arch
-	attnBias       bool // q_proj, k_proj, v_proj have biases
-	oBias          bool // o_proj has a bias
-	mlpBias        bool // gate_proj, up_proj, down_proj have biases
-	gemmaNorm      bool // norm weights store γ − 1 (Gemma's RMSNorm applies 1 + weight)
-	scaleEmbedding bool // embeddings × √d rounded to the embedding's dtype (Gemma)
+	attnBias       bool   // q_proj, k_proj, v_proj have biases
+	oBias          bool   // o_proj has a bias
+	mlpBias        bool   // gate_proj, up_proj, down_proj have biases
+	biasReason     string // why q/k/v biases are expected, for a missing one ("attention_bias is true")
+	gemmaNorm      bool   // norm weights store γ − 1 (Gemma's RMSNorm applies 1 + weight)
+	scaleEmbedding bool   // embeddings × √d rounded to the embedding's dtype (Gemma)
 	sliding        []bool
 	layouts        []layout
 }
@@ -171,6 +172,10 @@ func nullableInt(r *hfConfig, key string, def int) int {
 	if r.isNull(key) {
 		return 0
 	}
+	if def == 0 && !r.has(key) {
+		r.setDefault(key, "null") // the class default is None
+		return 0
+	}
 	return r.integer(key, def)
 }
 
@@ -178,6 +183,10 @@ func nullableInt(r *hfConfig, key string, def int) int {
 // softcaps.
 func nullableFloat(r *hfConfig, key string, def float64) float64 {
 	if r.isNull(key) {
+		return 0
+	}
+	if def == 0 && !r.has(key) {
+		r.setDefault(key, "null") // the class default is None
 		return 0
 	}
 	v := r.number(key, def)
@@ -221,44 +230,49 @@ func openDecoder(c *checkpoint.Checkpoint, r *hfConfig, dc decoderConfig) (adapt
 	qWhy := fmt.Sprintf("num_attention_heads=%d × head_dim=%d, %s", h, dh, dims)
 	kvWhy := fmt.Sprintf("num_key_value_heads=%d × head_dim=%d, %s", g, dh, dims)
 	ffWhy := fmt.Sprintf("intermediate_size=%d, %s", ff, dims)
-	biasWhy := func(why, flag string) string { return why + "; " + flag }
-	sandwich := a.SandwichNorms
+	biasBecause := dc.biasReason
+	if biasBecause == "" {
+		biasBecause = "attention_bias is true"
+	}
+	qkBecause := "model_type " + a.ModelType + " normalises queries and keys per head"
+	sandwich, sandwichBecause := a.SandwichNorms, "model_type "+a.ModelType+" normalises sub-layer outputs"
 	for l := range a.Layers {
 		p := fmt.Sprintf("layers.%d.", l)
 		var ly decoderLayer
 		for _, t := range []struct {
-			dst   **checkpoint.Tensor
-			name  string
-			why   string
-			shape []int
-			when  bool
+			dst     **checkpoint.Tensor
+			name    string
+			why     string
+			shape   []int
+			when    bool
+			because string // why a conditional tensor is expected
 		}{
-			{&ly.norms[AttnNorm], "input_layernorm.weight", dims, []int{d}, true},
-			{&ly.q, "self_attn.q_proj.weight", qWhy, []int{h * dh, d}, true},
-			{&ly.k, "self_attn.k_proj.weight", kvWhy, []int{g * dh, d}, true},
-			{&ly.v, "self_attn.v_proj.weight", kvWhy, []int{g * dh, d}, true},
-			{&ly.o, "self_attn.o_proj.weight", qWhy, []int{d, h * dh}, true},
-			{&ly.qb, "self_attn.q_proj.bias", biasWhy(qWhy, "attention bias"), []int{h * dh}, dc.attnBias},
-			{&ly.kb, "self_attn.k_proj.bias", biasWhy(kvWhy, "attention bias"), []int{g * dh}, dc.attnBias},
-			{&ly.vb, "self_attn.v_proj.bias", biasWhy(kvWhy, "attention bias"), []int{g * dh}, dc.attnBias},
-			{&ly.ob, "self_attn.o_proj.bias", biasWhy(dims, "attention_bias=true"), []int{d}, dc.oBias},
-			{&ly.norms[QNorm], "self_attn.q_norm.weight", fmt.Sprintf("head_dim=%d", dh), []int{dh}, a.QKNorm},
-			{&ly.norms[KNorm], "self_attn.k_norm.weight", fmt.Sprintf("head_dim=%d", dh), []int{dh}, a.QKNorm},
-			{&ly.norms[MLPNorm], "post_attention_layernorm.weight", dims, []int{d}, !sandwich},
-			{&ly.norms[PostAttnNorm], "post_attention_layernorm.weight", dims, []int{d}, sandwich},
-			{&ly.norms[MLPNorm], "pre_feedforward_layernorm.weight", dims, []int{d}, sandwich},
-			{&ly.norms[PostMLPNorm], "post_feedforward_layernorm.weight", dims, []int{d}, sandwich},
-			{&ly.gate, "mlp.gate_proj.weight", ffWhy, []int{ff, d}, true},
-			{&ly.up, "mlp.up_proj.weight", ffWhy, []int{ff, d}, true},
-			{&ly.down, "mlp.down_proj.weight", ffWhy, []int{d, ff}, true},
-			{&ly.gateB, "mlp.gate_proj.bias", biasWhy(ffWhy, "mlp_bias=true"), []int{ff}, dc.mlpBias},
-			{&ly.upB, "mlp.up_proj.bias", biasWhy(ffWhy, "mlp_bias=true"), []int{ff}, dc.mlpBias},
-			{&ly.downB, "mlp.down_proj.bias", biasWhy(dims, "mlp_bias=true"), []int{d}, dc.mlpBias},
+			{&ly.norms[AttnNorm], "input_layernorm.weight", dims, []int{d}, true, ""},
+			{&ly.q, "self_attn.q_proj.weight", qWhy, []int{h * dh, d}, true, ""},
+			{&ly.k, "self_attn.k_proj.weight", kvWhy, []int{g * dh, d}, true, ""},
+			{&ly.v, "self_attn.v_proj.weight", kvWhy, []int{g * dh, d}, true, ""},
+			{&ly.o, "self_attn.o_proj.weight", qWhy, []int{d, h * dh}, true, ""},
+			{&ly.qb, "self_attn.q_proj.bias", qWhy, []int{h * dh}, dc.attnBias, biasBecause},
+			{&ly.kb, "self_attn.k_proj.bias", kvWhy, []int{g * dh}, dc.attnBias, biasBecause},
+			{&ly.vb, "self_attn.v_proj.bias", kvWhy, []int{g * dh}, dc.attnBias, biasBecause},
+			{&ly.ob, "self_attn.o_proj.bias", dims, []int{d}, dc.oBias, "attention_bias is true"},
+			{&ly.norms[QNorm], "self_attn.q_norm.weight", fmt.Sprintf("head_dim=%d", dh), []int{dh}, a.QKNorm, qkBecause},
+			{&ly.norms[KNorm], "self_attn.k_norm.weight", fmt.Sprintf("head_dim=%d", dh), []int{dh}, a.QKNorm, qkBecause},
+			{&ly.norms[MLPNorm], "post_attention_layernorm.weight", dims, []int{d}, !sandwich, ""},
+			{&ly.norms[PostAttnNorm], "post_attention_layernorm.weight", dims, []int{d}, sandwich, ""},
+			{&ly.norms[MLPNorm], "pre_feedforward_layernorm.weight", dims, []int{d}, sandwich, sandwichBecause},
+			{&ly.norms[PostMLPNorm], "post_feedforward_layernorm.weight", dims, []int{d}, sandwich, sandwichBecause},
+			{&ly.gate, "mlp.gate_proj.weight", ffWhy, []int{ff, d}, true, ""},
+			{&ly.up, "mlp.up_proj.weight", ffWhy, []int{ff, d}, true, ""},
+			{&ly.down, "mlp.down_proj.weight", ffWhy, []int{d, ff}, true, ""},
+			{&ly.gateB, "mlp.gate_proj.bias", ffWhy, []int{ff}, dc.mlpBias, "mlp_bias is true"},
+			{&ly.upB, "mlp.up_proj.bias", ffWhy, []int{ff}, dc.mlpBias, "mlp_bias is true"},
+			{&ly.downB, "mlp.down_proj.bias", dims, []int{d}, dc.mlpBias, "mlp_bias is true"},
 		} {
 			if !t.when {
 				continue
 			}
-			if *t.dst, err = s.need(p+t.name, t.why, t.shape...); err != nil {
+			if *t.dst, err = s.needBecause(p+t.name, t.because, t.why, t.shape...); err != nil {
 				return nil, err
 			}
 		}

@@ -18,6 +18,7 @@ func openQwen2(c *checkpoint.Checkpoint) (adapter, error) {
 	r := newHFConfig(c)
 	dc := readDecoder(r, "qwen2", qwen2Defaults)
 	dc.attnBias = true
+	dc.biasReason = "Qwen2's q_proj, k_proj and v_proj always have biases"
 	qwenSliding(r, &dc)
 	return openDecoder(c, r, dc)
 }
