@@ -3,6 +3,7 @@ package vocab
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // The BPE model works on token ids, never on strings: a merge is a pair of
@@ -180,14 +181,24 @@ func (m *model) bpeHeap(syms []int32) []int32 {
 	return out
 }
 
-// model is the encoding half of a vocabulary: byte symbols, merges, added
-// tokens and options.
+// model is the encoding half of a vocabulary: the pipeline (added tokens,
+// normalizer, pre-tokenizer), the BPE model's symbols and merges, and
+// options.
 type model struct {
-	byteID       [256]int32 // id of the single-byte token for each byte, or -1
+	kind Kind
+	// byteID is, for byte-level BPE, the id of each byte's symbol ("Ġ" for
+	// 0x20); for SentencePiece-style BPE with byte_fallback, the id of its
+	// byte token ("<0x0A>"); -1 where the vocabulary has none.
+	byteID       [256]int32
 	merges       map[uint64]merge
-	ids          map[string]int32 // vocabulary entry → id (for ignore_merges)
-	added        addedMatcher
-	prefixSpace  bool // ByteLevel add_prefix_space
+	ids          map[string]int32 // the BPE model's vocabulary (added tokens only when they are entries too)
+	added        *addedMatcher    // added tokens matched in the raw text
+	addedNorm    *addedMatcher    // added tokens matched in normalized text
+	norm         *normalizer
+	pre          []preStep
+	gpt2Fast     bool // pre is GPT-2's ByteLevel alone: its scanner runs directly
+	prefixSpace  bool // some ByteLevel step has add_prefix_space
+	cutSafe      bool // see cutSafe
 	ignoreMerges bool // BPE ignore_merges: a whole pre-token in the vocabulary is one token
 	unk          int32
 	fuseUnk      bool
@@ -198,37 +209,49 @@ type model struct {
 // buffers. An encoder is not safe for concurrent use; Vocab.Encode takes one
 // from a pool.
 type encoder struct {
-	m      *model
-	cache  map[string][]int32
-	arena  []int32
-	syms   []int32
-	ranks  []int32
-	out    []int32
-	err    error
-	errPos int
+	m        *model
+	cache    map[string][]int32
+	arena    []int32
+	syms     []int32
+	ranks    []int32
+	out      []int32
+	pieces   []piece
+	pieces2  []piece
+	spans    []span
+	err      error
+	errPos   int
+	keyBytes []byte
 }
 
 // maxCacheEntries bounds an encoder's cache; when full it starts afresh.
 const maxCacheEntries = 1 << 17
+
+// maxCachedWord is the longest pre-token (in bytes) the cache keeps: long
+// ones rarely repeat (a SentencePiece tokenizer without a pre-tokenizer
+// sees whole lines as words).
+const maxCachedWord = 256
 
 func newEncoder(m *model) *encoder {
 	return &encoder{m: m, cache: make(map[string][]int32, 1024)}
 }
 
 // MissingByteError reports text that can't be encoded because the vocabulary
-// has no token for one of its bytes (and no unknown token to stand in).
+// has no token for one of its bytes (no byte-level symbol, or for a
+// SentencePiece tokenizer no piece for its character and no byte token) and
+// no unknown token to stand in. Hugging Face's tokenizers drop such
+// characters silently; lenskit reports them.
 type MissingByteError struct {
 	Byte   byte
-	Offset int // byte offset in the encoded text
+	Offset int // byte offset in the encoded text (in its normalized form when the tokenizer normalizes)
 }
 
 func (e *MissingByteError) Error() string {
-	return fmt.Sprintf("vocab: byte 0x%02X at offset %d has no token in the vocabulary (no byte-level symbol %q and no unk_token)",
-		e.Byte, e.Offset, string(byteRune[e.Byte]))
+	return fmt.Sprintf("vocab: byte 0x%02X at offset %d has no token in the vocabulary (no symbol for it and no unk_token)",
+		e.Byte, e.Offset)
 }
 
-// encodeWord appends the ids of one pre-token (given by its original bytes)
-// to e.out.
+// encodeWord appends the ids of one pre-token to e.out: for byte-level BPE
+// the pre-token's bytes, for SentencePiece-style BPE its text.
 func (e *encoder) encodeWord(w string, offset int) {
 	if ids, ok := e.cache[w]; ok {
 		e.out = append(e.out, ids...)
@@ -236,34 +259,32 @@ func (e *encoder) encodeWord(w string, offset int) {
 	}
 	m := e.m
 	if m.ignoreMerges {
-		if id, ok := m.ids[encodeByteLevel([]byte(w))]; ok {
+		key := w
+		if m.kind == KindByteLevel {
+			e.keyBytes = appendByteLevel(e.keyBytes[:0], w)
+			key = string(e.keyBytes)
+		}
+		if id, ok := m.ids[key]; ok {
 			e.out = append(e.out, id)
 			return
 		}
 	}
-	syms := e.syms[:0]
-	lastUnk := false
-	for i := 0; i < len(w); i++ {
-		id := m.byteID[w[i]]
-		if id < 0 {
-			if m.unk < 0 {
-				if e.err == nil {
-					e.err = &MissingByteError{Byte: w[i], Offset: offset + i}
-				}
-				return
-			}
-			if m.fuseUnk && lastUnk {
-				continue
-			}
-			id, lastUnk = m.unk, true
-		} else {
-			lastUnk = false
-		}
-		syms = append(syms, id)
+	var syms []int32
+	var ok bool
+	if m.kind == KindByteLevel {
+		syms, ok = e.byteSymbols(w, offset)
+	} else {
+		syms, ok = e.charSymbols(w, offset)
+	}
+	if !ok {
+		return
 	}
 	syms, e.ranks = m.bpeWord(syms, e.ranks)
 	e.syms = syms
 	e.out = append(e.out, syms...)
+	if len(w) > maxCachedWord {
+		return
+	}
 	if len(e.cache) >= maxCacheEntries {
 		clear(e.cache)
 		e.arena = nil
@@ -276,28 +297,145 @@ func (e *encoder) encodeWord(w string, offset int) {
 	e.cache[strings.Clone(w)] = e.arena[start:len(e.arena):len(e.arena)]
 }
 
+// byteSymbols maps each byte of w to its byte-level symbol.
+func (e *encoder) byteSymbols(w string, offset int) ([]int32, bool) {
+	m := e.m
+	syms := e.syms[:0]
+	lastUnk := false
+	for i := 0; i < len(w); i++ {
+		id := m.byteID[w[i]]
+		if id < 0 {
+			if m.unk < 0 {
+				if e.err == nil {
+					e.err = &MissingByteError{Byte: w[i], Offset: offset + i}
+				}
+				return nil, false
+			}
+			if m.fuseUnk && lastUnk {
+				continue
+			}
+			id, lastUnk = m.unk, true
+		} else {
+			lastUnk = false
+		}
+		syms = append(syms, id)
+	}
+	return syms, true
+}
+
+// charSymbols maps each character of w to its vocabulary entry, as Hugging
+// Face's BPE.merge_word does: a character without an entry becomes its
+// UTF-8 bytes' byte tokens (byte_fallback, when all exist), else the unknown
+// token, consecutive unknowns fused into one with fuse_unk. A byte that is
+// not valid UTF-8 counts as a character of its own (and so falls back to its
+// byte token).
+func (e *encoder) charSymbols(w string, offset int) ([]int32, bool) {
+	m := e.m
+	syms := e.syms[:0]
+	lastUnk := false
+	for i := 0; i < len(w); {
+		_, size := utf8.DecodeRuneInString(w[i:])
+		if id, ok := m.ids[w[i:i+size]]; ok {
+			syms = append(syms, id)
+			lastUnk = false
+			i += size
+			continue
+		}
+		fallback := true
+		for k := i; k < i+size; k++ {
+			if m.byteID[w[k]] < 0 {
+				fallback = false
+				break
+			}
+		}
+		switch {
+		case fallback:
+			for k := i; k < i+size; k++ {
+				syms = append(syms, m.byteID[w[k]])
+			}
+			lastUnk = false
+		case m.unk >= 0:
+			if !(m.fuseUnk && lastUnk) {
+				syms = append(syms, m.unk)
+			}
+			lastUnk = true
+		default:
+			if e.err == nil {
+				e.err = &MissingByteError{Byte: w[i], Offset: offset + i}
+			}
+			return nil, false
+		}
+		i += size
+	}
+	return syms, true
+}
+
+// appendByteLevel appends the byte-level spelling of s.
+func appendByteLevel(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		dst = utf8.AppendRune(dst, byteRune[s[i]])
+	}
+	return dst
+}
+
 // encode appends the ids of s to e.out. The first error, if any, is left in
 // e.err (offsets are relative to s plus base).
 func (e *encoder) encode(s string, base int) {
-	m := e.m
-	m.added.split(s, func(start, end int, id int32) {
+	e.m.added.split(s, func(start, end int, id int32) {
 		if id >= 0 {
 			e.out = append(e.out, id)
 			return
 		}
-		seg := s[start:end]
-		if m.prefixSpace && seg[0] != ' ' {
-			// Hugging Face prepends the space to each segment between
-			// added tokens; the space has no offset of its own.
-			e.encodePlain(" "+seg, base+start-1)
-			return
-		}
-		e.encodePlain(seg, base+start)
+		e.encodeSegment(s[start:end], base+start)
 	})
 }
 
-func (e *encoder) encodePlain(s string, base int) {
-	splitGPT2(s, func(start, end int) {
-		e.encodeWord(s[start:end], base+start)
+// encodeSegment encodes a stretch of text between added tokens: normalized,
+// split on normalized added tokens, pre-tokenized, BPE-encoded.
+func (e *encoder) encodeSegment(seg string, off int) {
+	m := e.m
+	if m.norm != nil {
+		seg = m.norm.apply(seg)
+		if seg == "" {
+			return
+		}
+	}
+	if m.addedNorm.empty() {
+		e.preTokenize(seg, off)
+		return
+	}
+	m.addedNorm.split(seg, func(start, end int, id int32) {
+		if id >= 0 {
+			e.out = append(e.out, id)
+			return
+		}
+		e.preTokenize(seg[start:end], off+start)
 	})
+}
+
+// preTokenize runs the pre-tokenizer steps over s and encodes each
+// pre-token.
+func (e *encoder) preTokenize(s string, off int) {
+	m := e.m
+	if m.gpt2Fast {
+		splitGPT2(s, func(start, end int) {
+			e.encodeWord(s[start:end], off+start)
+		})
+		return
+	}
+	ps := append(e.pieces[:0], piece{s, off})
+	for i := range m.pre {
+		out := e.pieces2[:0]
+		for _, p := range ps {
+			out = m.pre[i].apply(p, out, e)
+		}
+		e.pieces, e.pieces2 = out, ps
+		ps = out
+	}
+	for _, p := range ps {
+		if p.s != "" {
+			e.encodeWord(p.s, p.off)
+		}
+	}
+	e.pieces = ps[:0]
 }

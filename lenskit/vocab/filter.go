@@ -30,33 +30,41 @@ type flagFilter struct {
 }
 
 func (f flagFilter) Keep(v *Vocab, id int) bool {
-	return v.ok(id) && (v.flags[id]&f.flag != 0) != f.unset
+	return v.real(id) && (v.flags[id]&f.flag != 0) != f.unset
 }
 func (f flagFilter) String() string           { return f.name }
 func (f flagFilter) cacheKey() (string, bool) { return f.name, true }
 
 type allFilter struct{}
 
-func (allFilter) Keep(v *Vocab, id int) bool { return v.ok(id) }
+func (allFilter) Keep(v *Vocab, id int) bool { return v.real(id) }
 func (allFilter) String() string             { return "all" }
 func (allFilter) cacheKey() (string, bool)   { return "all", true }
 
-// All keeps every token.
+// All keeps every token (every id but placeholders).
 func All() Filter { return allFilter{} }
 
-// ASCII keeps tokens whose decoded bytes are all ASCII, the intent of the
-// seed's only_ascii (its default). It is computed on Bytes, so a fragment of
-// a Polish letter is not ASCII. The seed itself tests the raw entry instead;
-// see SeedRawASCII for exact parity.
+// ASCII keeps tokens that are printable ASCII: with the spaces at both ends
+// removed, every byte of Bytes is in 0x21–0x7E. This is the seed's
+// only_ascii (its default for neuron tables), raw.strip('Ġ▁').isascii(),
+// stated on decoded bytes: for a byte-level vocabulary it keeps exactly the
+// entries the seed keeps (the byte-level spelling of a control byte, DEL, a
+// space inside a token or a byte ≥ 0x80 is a character above U+007F, so
+// "\n", "\t", "<0x18>"-like control tokens and fragments of Polish letters
+// are dropped, while " " and "  " pass, being empty after stripping), and
+// for a SentencePiece vocabulary it means the same, where the raw test would
+// keep byte tokens such as "<0x0A>" because their spelling is ASCII.
 func ASCII() Filter { return flagFilter{name: "ascii", flag: flagASCII} }
 
 // SeedRawASCII is the seed notebook's test, raw.strip('Ġ▁').isascii(), on the
-// raw vocabulary entry, kept for parity with its published tables. It differs
-// from ASCII in what the byte-level spelling does to non-printable bytes:
-// their images (Ġ for space, Ċ for newline, ĉ for tab, ġ for DEL, ...) are
-// not ASCII characters, so the seed drops tokens such as "\n", "\t" or
-// "x\ny" that ASCII keeps, while spaces at either end of a token are stripped
-// before its test ("ĠĠ" passes, being empty after stripping).
+// raw vocabulary entry, kept for parity with its published tables. For the
+// entries of a byte-level vocabulary it keeps exactly what ASCII keeps: the
+// images of non-printable bytes (Ġ for space, Ċ for newline, ĉ for tab, ġ
+// for DEL, ...) are not ASCII characters, so "\n", "\t" or "x\ny" are
+// dropped, while spaces at either end of a token are stripped before its
+// test ("ĠĠ" passes, being empty after stripping). It differs on spellings
+// that are ASCII but stand for other bytes — a SentencePiece byte token
+// "<0x0A>" passes it — and on special tokens, whose content it tests as is.
 func SeedRawASCII() Filter { return flagFilter{name: "seed-raw-ascii", flag: flagSeedRawASCII} }
 
 // Alnum keeps word-like tokens: after removing leading spaces the decoded
@@ -75,7 +83,7 @@ func NoBrackets() Filter { return flagFilter{name: "no-brackets", flag: flagBrac
 
 type notFilter struct{ f Filter }
 
-func (n notFilter) Keep(v *Vocab, id int) bool { return v.ok(id) && !n.f.Keep(v, id) }
+func (n notFilter) Keep(v *Vocab, id int) bool { return v.real(id) && !n.f.Keep(v, id) }
 func (n notFilter) String() string             { return "not(" + n.f.String() + ")" }
 func (n notFilter) cacheKey() (string, bool) {
 	k, ok := keyOf(n.f)
@@ -93,7 +101,7 @@ func Not(f Filter) Filter {
 type listFilter struct{ l *TokenList }
 
 func (f listFilter) Keep(v *Vocab, id int) bool {
-	return v.ok(id) && f.l != nil && f.l.containsNormalized(v.form[id])
+	return v.real(id) && f.l != nil && f.l.containsNormalized(v.form[id])
 }
 func (f listFilter) String() string {
 	if f.l == nil {
@@ -118,7 +126,7 @@ func InList(l *TokenList) Filter { return listFilter{l} }
 type andFilter struct{ fs []Filter }
 
 func (a *andFilter) Keep(v *Vocab, id int) bool {
-	if !v.ok(id) {
+	if !v.real(id) {
 		return false
 	}
 	for _, f := range a.fs {
@@ -139,6 +147,9 @@ func (a *andFilter) cacheKey() (string, bool) { return joinKeys(a.fs, "and") }
 type orFilter struct{ fs []Filter }
 
 func (o *orFilter) Keep(v *Vocab, id int) bool {
+	if !v.real(id) {
+		return false
+	}
 	for _, f := range o.fs {
 		if f.Keep(v, id) {
 			return true
@@ -201,7 +212,7 @@ type funcFilter struct {
 	keep func(v *Vocab, id int) bool
 }
 
-func (f *funcFilter) Keep(v *Vocab, id int) bool { return v.ok(id) && f.keep != nil && f.keep(v, id) }
+func (f *funcFilter) Keep(v *Vocab, id int) bool { return v.real(id) && f.keep != nil && f.keep(v, id) }
 func (f *funcFilter) String() string             { return f.name }
 
 // FilterFunc makes a researcher-defined filter: name is what findings record,
@@ -223,7 +234,8 @@ func keyOf(f Filter) (string, bool) {
 // maxSelectCache bounds the number of cached Select results per Vocab.
 const maxSelectCache = 64
 
-// Select returns the ids f keeps, ascending; a nil f keeps all. Results of
+// Select returns the ids f keeps, ascending; a nil f keeps all. Placeholders
+// are never selected, whatever f says. Results of
 // this package's filters are cached per Vocab and filter, so projections
 // that reuse a filter pay for it once; the returned slice is the caller's
 // own.
@@ -242,7 +254,7 @@ func (v *Vocab) Select(f Filter) []int {
 	}
 	var ids []int32
 	for id := range v.raw {
-		if f.Keep(v, id) {
+		if !v.gap[id] && f.Keep(v, id) {
 			ids = append(ids, int32(id))
 		}
 	}

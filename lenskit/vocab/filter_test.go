@@ -57,10 +57,15 @@ func TestFilters(t *testing.T) {
 		{" [x]", keep{ascii: true, seedRaw: true}},
 		{"{}", keep{ascii: true, seedRaw: true}},
 		{" <b>", keep{ascii: true, seedRaw: true}},
-		{"\xc5", keep{noBrackets: true}},            // half of "ł": not valid UTF-8
-		{" \xc5", keep{noBrackets: true}},           // the same after a space
-		{"\n", keep{ascii: true, noBrackets: true}}, // Ċ is not ASCII for the seed
-		{"x\ty", keep{ascii: true, noBrackets: true}},
+		{"\xc5", keep{noBrackets: true}},  // half of "ł": not valid UTF-8
+		{" \xc5", keep{noBrackets: true}}, // the same after a space
+		// Controls are not printable ASCII (the seed: Ċ, ĉ, Ę are not ASCII).
+		{"\n", keep{noBrackets: true}},
+		{"x\ty", keep{noBrackets: true}},
+		{"\x18", keep{noBrackets: true}},
+		{"\x7f", keep{noBrackets: true}},
+		{" x y", keep{noBrackets: true}}, // a space inside: "ĠxĠy" strips to "xĠy"
+		{"x ", keep{ascii: true, noBrackets: true, seedRaw: true}},
 		{" ", keep{ascii: true, noBrackets: true, seedRaw: true}}, // "Ġ" strips to ""
 		{"  ", keep{ascii: true, noBrackets: true, seedRaw: true}},
 		{"<|endoftext|>", keep{ascii: true, seedRaw: true}},

@@ -1,6 +1,7 @@
 package vocab
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,12 +12,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Size limits, checked before anything is allocated for a file. They are far
 // above any real tokenizer (GPT-2: 1.3 MB tokenizer.json, 50,257 entries,
-// 50,000 merges; the largest public vocabularies have about 260,000 entries)
-// and far below what would exhaust memory.
+// 50,000 merges; Gemma 3: 33 MB, 262,145 entries, 514,906 merges) and far
+// below what would exhaust memory.
 const (
 	maxTokenizerJSON = 256 << 20
 	maxVocabJSON     = 128 << 20
@@ -25,11 +27,17 @@ const (
 	maxVocabEntries  = 1 << 22
 	maxMerges        = 1 << 23
 	maxEntryBytes    = 1 << 16
+	// maxGapSlack is how many ids may be missing (placeholders) beyond one
+	// per real token: a few reserved ids are normal, a vocabulary that is
+	// mostly holes is an attack on memory.
+	maxGapSlack = 1024
 )
 
 // A FileError reports a fault in one of the tokenizer files: which file,
 // where in it (a line, or a JSON field such as model.vocab["Ġdom"]), and what
-// is wrong. Missing files wrap fs.ErrNotExist.
+// is wrong. Missing files wrap fs.ErrNotExist. Values from the file are
+// quoted escaped and cut to a short prefix, so a message is always one short
+// line.
 type FileError struct {
 	File  string // "tokenizer.json", "vocab.json", "merges.txt", ...
 	Where string // "line 17", `model.vocab["Ġdom"]`, or "" for the whole file
@@ -49,25 +57,65 @@ func fileErr(file, where, format string, args ...any) *FileError {
 	return &FileError{File: file, Where: where, Err: fmt.Errorf(format, args...)}
 }
 
+// quoteMax is the longest prefix of a value from a file that a message
+// quotes.
+const quoteMax = 40
+
+// quote is strconv.Quote for values from files: at most quoteMax bytes (cut
+// at a character boundary), escaped, with the full length when cut. A
+// 100,000-byte token gives a 60-byte quotation, never a 100,000-byte message.
+func quote(s string) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(s)
+	}
+	cut := quoteMax
+	for cut > quoteMax-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
+}
+
+// LoadOptions tunes Load for a caller that knows more than the files.
+type LoadOptions struct {
+	// MaxTokens, when positive, is the number of token ids the caller can
+	// use — the model's embedding rows. A vocabulary entry or added token
+	// with an id at or beyond it, or more entries than it, is refused as
+	// soon as it is read, before the rest of the file is decoded and before
+	// any map is built, so a hostile 4-million-entry vocabulary for a
+	// 300-row model costs a few kilobytes, not gigabytes.
+	MaxTokens int
+}
+
 // LoadDir is Load(os.DirFS(dir)).
 func LoadDir(dir string) (*Vocab, error) { return Load(os.DirFS(dir)) }
+
+// Load is LoadOptions{}.Load(fsys): no limit but the package's own.
+func Load(fsys fs.FS) (*Vocab, error) { return LoadOptions{}.Load(fsys) }
 
 // Load reads a vocabulary from the root of fsys: tokenizer.json when present
 // (the Hugging Face "fast" tokenizer file, as transformers prefers it), else
 // vocab.json + merges.txt (with tokenizer_config.json and
 // special_tokens_map.json, when present, for special tokens and
-// add_prefix_space). Only byte-level BPE, the tokenizer of the GPT-2 family,
-// is accepted; anything else is reported rather than mis-tokenized.
+// add_prefix_space). Two kinds of tokenizer are read (see Kind): byte-level
+// BPE (GPT-2, GPT-NeoX, Llama 3, Qwen 2/3) and SentencePiece-style BPE with
+// the "▁" word marker (Llama 2, Mistral, Gemma); anything else is reported
+// rather than mis-tokenized. tokenizer_config.json, when present beside
+// tokenizer.json, is read for add_bos_token and bos_token (see BOS).
 //
-// Every file is size-checked before it is read, and every fault — duplicate
-// entries or ids, ids out of range or leaving gaps, malformed merges, merges
-// whose parts or result are not in the vocabulary — is a *FileError naming
-// the file and the line or field.
-func Load(fsys fs.FS) (*Vocab, error) {
-	data, err := readFile(fsys, "tokenizer.json", maxTokenizerJSON)
+// Files are read as streams: each is size-checked before it is read, JSON
+// is decoded token by token, and entries are counted and checked against
+// o.MaxTokens as they arrive. Every fault — duplicate entries or ids, ids
+// out of range, malformed merges, merges whose parts or result are not in
+// the vocabulary, unsupported normalizers or pre-tokenizers — is a
+// *FileError naming the file and the line or field.
+func (o LoadOptions) Load(fsys fs.FS) (*Vocab, error) {
+	lim := limits{tokens: maxVocabEntries}
+	if o.MaxTokens > 0 && o.MaxTokens < lim.tokens {
+		lim.tokens, lim.rows = o.MaxTokens, true
+	}
+	sp, err := parseTokenizerJSON(fsys, lim)
 	if err == nil {
-		sp, err := parseTokenizerJSON(data)
-		if err != nil {
+		if err := sp.readConfigForBOS(fsys); err != nil {
 			return nil, err
 		}
 		return build(sp)
@@ -75,18 +123,7 @@ func Load(fsys fs.FS) (*Vocab, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	vocabData, err := readFile(fsys, "vocab.json", maxVocabJSON)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &FileError{File: "tokenizer.json", Err: fmt.Errorf("no tokenizer.json, and no vocab.json + merges.txt either: %w", fs.ErrNotExist)}
-	}
-	if err != nil {
-		return nil, err
-	}
-	mergesData, err := readFile(fsys, "merges.txt", maxMergesTxt)
-	if err != nil {
-		return nil, err
-	}
-	sp, err := parseVocabMerges(vocabData, mergesData)
+	sp, err = parseVocabMerges(fsys, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -106,33 +143,104 @@ func Load(fsys fs.FS) (*Vocab, error) {
 	return build(sp)
 }
 
-// readFile reads name from fsys, refusing files larger than limit before
-// reading them.
-func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+// limits are the bounds a load checks entries against as it reads them.
+type limits struct {
+	tokens int  // ids must be below this
+	rows   bool // tokens came from the caller (the embedding's rows)
+}
+
+// checkID reports an id at or beyond the limit.
+func (l limits) checkID(id int64) error {
+	if id < int64(l.tokens) {
+		return nil
+	}
+	if l.rows {
+		return fmt.Errorf("id %d is beyond the embedding's %d rows", id, l.tokens)
+	}
+	return fmt.Errorf("id %d is beyond the %d-entry limit", id, l.tokens)
+}
+
+// checkCount reports more entries than ids.
+func (l limits) checkCount(n int) error {
+	if n <= l.tokens {
+		return nil
+	}
+	if l.rows {
+		return fmt.Errorf("more than %d entries, the embedding's rows", l.tokens)
+	}
+	return fmt.Errorf("more than %d entries", l.tokens)
+}
+
+// openFile opens name, refusing a directory or a file larger than limit
+// (by its Stat, before reading) and stopping any read beyond limit.
+func openFile(fsys fs.FS, name string, limit int64) (*limitedReader, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, &FileError{File: name, Err: err}
 	}
-	defer f.Close()
-	var size int64 = -1
 	if st, err := f.Stat(); err == nil {
 		if st.IsDir() {
+			f.Close()
 			return nil, fileErr(name, "", "is a directory")
 		}
-		size = st.Size()
-		if size > limit {
-			return nil, fileErr(name, "", "file is %d bytes, over the %d-byte limit for this file", size, limit)
+		if st.Size() > limit {
+			f.Close()
+			return nil, fileErr(name, "", "file is %d bytes, over the %d-byte limit for this file", st.Size(), limit)
 		}
 	}
+	return &limitedReader{f: f, name: name, limit: limit}, nil
+}
+
+// errOverLimit is returned by limitedReader past its limit.
+var errOverLimit = errors.New("over the size limit")
+
+// limitedReader reads a file up to its size limit and counts what it read.
+type limitedReader struct {
+	f     fs.File
+	name  string
+	limit int64
+	n     int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n > l.limit {
+		return 0, errOverLimit
+	}
+	if int64(len(p)) > l.limit+1-l.n {
+		p = p[:l.limit+1-l.n]
+	}
+	k, err := l.f.Read(p)
+	l.n += int64(k)
+	if l.n > l.limit {
+		return k, errOverLimit
+	}
+	return k, err
+}
+
+func (l *limitedReader) Close() error { return l.f.Close() }
+
+// overLimit is the error for a file that grew past its limit while read.
+func (l *limitedReader) overLimit() *FileError {
+	return fileErr(l.name, "", "file is over the %d-byte limit for this file", l.limit)
+}
+
+// readFile reads a small file whole, refusing files larger than limit before
+// reading them.
+func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	r, err := openFile(fsys, name, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
 	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(size))
+	if st, err := r.f.Stat(); err == nil && st.Size() > 0 {
+		buf.Grow(int(st.Size()))
 	}
-	if _, err := io.Copy(&buf, io.LimitReader(f, limit+1)); err != nil {
+	if _, err := io.Copy(&buf, r); err != nil {
+		if errors.Is(err, errOverLimit) {
+			return nil, r.overLimit()
+		}
 		return nil, &FileError{File: name, Err: err}
-	}
-	if int64(buf.Len()) > limit {
-		return nil, fileErr(name, "", "file is over the %d-byte limit for this file", limit)
 	}
 	if buf.Len() == 0 {
 		return nil, fileErr(name, "", "file is empty")
@@ -140,19 +248,96 @@ func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// lineColAt re-reads the first off bytes of a file to turn a byte offset into
+// a position. Errors are rare, so positions are found only for them instead
+// of tracking lines while decoding.
+func lineColAt(fsys fs.FS, name string, off int64) string {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Sprintf("byte %d", off)
+	}
+	defer f.Close()
+	br := bufio.NewReader(io.LimitReader(f, off))
+	line, col := 1, int64(1)
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		if b == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+func lineCol(data []byte, off int64) string {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line := bytes.Count(data[:off], []byte{'\n'}) + 1
+	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+// jsonWhere turns a JSON decoding error on an in-memory document into a
+// position.
+func jsonWhere(data []byte, err error) (string, error) {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return lineCol(data, syn.Offset), err
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %s at %s", typ.Field, lineCol(data, typ.Offset)), fmt.Errorf("%s value where %s was expected", typ.Value, typ.Type)
+		}
+		return lineCol(data, typ.Offset), fmt.Errorf("%s value where %s was expected", typ.Value, typ.Type)
+	}
+	return "", err
+}
+
+func joinWhere(a, b string) string {
+	if b == "" {
+		return a
+	}
+	if a == "" {
+		return b
+	}
+	return a + " (" + b + ")"
+}
+
 // spec is what the parsers extract from the files, before any cross-checks.
 type spec struct {
 	source     string
 	vocabFile  string // file + field prefix used in messages about entries
 	vocabField string
-	entries    []entry // in file order
-	added      []addedSpec
-	mergeFile  string
-	merges     []mergeSpec
-	prefix     bool
-	ignore     bool
-	unkToken   string
-	fuseUnk    bool
+	lim        limits
+
+	entries []entry          // model vocabulary, in file order
+	ids     map[string]int32 // the same, by token
+	added   []addedSpec
+
+	mergeFile string
+	mergeAt   func(rank int) string // where merge number rank is, for messages
+	merges    []resolvedMerge       // by rank
+	pending   *pendingMerges        // merges read before the vocabulary
+
+	kind         Kind
+	norm         *normalizer
+	pre          []preStep
+	prefix       bool // ByteLevel add_prefix_space (vocab.json path)
+	ignore       bool
+	unkToken     string
+	fuseUnk      bool
+	byteFallback bool
+	replacement  string // the SentencePiece word marker, "▁"
+
+	bos       string // content of the BOS token the post-processor adds
+	bosFromPP bool
 }
 
 type entry struct {
@@ -169,323 +354,211 @@ type addedSpec struct {
 	lstrip     bool
 	rstrip     bool
 	singleWord bool
+	normalized bool
 }
 
-type mergeSpec struct {
-	where string // "line 5" or "model.merges[3]"
-	a, b  string
+// resolvedMerge is a merge with its parts and result as ids.
+type resolvedMerge struct{ a, b, res int32 }
+
+// pendingMerges holds merges read before the vocabulary they refer to, packed
+// into one byte arena so that they cost about their size in the file.
+type pendingMerges struct {
+	arena []byte
+	ends  []uint32 // per merge: end of part a, end of part b (cumulative)
 }
 
-// jsonWhere turns a JSON decoding error into a position.
-func jsonWhere(data []byte, err error) (string, error) {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	var off int64 = -1
-	switch {
-	case errors.As(err, &syn):
-		off = syn.Offset
-	case errors.As(err, &typ):
-		off = typ.Offset
-		if typ.Field != "" {
-			return fmt.Sprintf("field %s at %s", typ.Field, lineCol(data, off)), fmt.Errorf("%s value where %s was expected", typ.Value, typ.Type)
+func (p *pendingMerges) add(a, b string) {
+	p.arena = append(p.arena, a...)
+	p.ends = append(p.ends, uint32(len(p.arena)))
+	p.arena = append(p.arena, b...)
+	p.ends = append(p.ends, uint32(len(p.arena)))
+}
+
+func (p *pendingMerges) len() int { return len(p.ends) / 2 }
+
+func (p *pendingMerges) at(i int) (a, b []byte) {
+	start := uint32(0)
+	if i > 0 {
+		start = p.ends[2*i-1]
+	}
+	return p.arena[start:p.ends[2*i]], p.arena[p.ends[2*i]:p.ends[2*i+1]]
+}
+
+// addEntry records one vocabulary entry, with every check that can be made
+// on it alone.
+func (sp *spec) addEntry(key string, id int64, where func() string) error {
+	if id < 0 {
+		return fileErr(sp.vocabFile, where(), "id %d is negative", id)
+	}
+	if err := sp.lim.checkID(id); err != nil {
+		return &FileError{File: sp.vocabFile, Where: where(), Err: err}
+	}
+	if key == "" {
+		return fileErr(sp.vocabFile, where(), "empty token")
+	}
+	if len(key) > maxEntryBytes {
+		return fileErr(sp.vocabFile, where(), "token is %d bytes, over the %d-byte limit", len(key), maxEntryBytes)
+	}
+	if prev, dup := sp.ids[key]; dup {
+		return fileErr(sp.vocabFile, where(), "duplicate token (ids %d and %d)", prev, id)
+	}
+	if err := sp.lim.checkCount(len(sp.entries) + 1); err != nil {
+		return &FileError{File: sp.vocabFile, Where: sp.vocabField, Err: err}
+	}
+	sp.ids[key] = int32(id)
+	sp.entries = append(sp.entries, entry{key, id})
+	return nil
+}
+
+// addMerge resolves one merge against the vocabulary, or keeps it for later
+// when the vocabulary has not been read yet.
+func (sp *spec) addMerge(a, b string) error {
+	n := len(sp.merges)
+	if sp.pending != nil {
+		n = sp.pending.len()
+	}
+	if n >= maxMerges {
+		return fileErr(sp.mergeFile, "", "more than %d merges", maxMerges)
+	}
+	if sp.ids == nil {
+		if sp.pending == nil {
+			sp.pending = &pendingMerges{}
+		}
+		sp.pending.add(a, b)
+		return nil
+	}
+	return sp.resolveMerge(len(sp.merges), []byte(a), []byte(b))
+}
+
+// resolveMerge checks merge number rank and appends it to sp.merges.
+func (sp *spec) resolveMerge(rank int, a, b []byte) error {
+	ia, ok := sp.ids[string(a)]
+	if !ok {
+		return fileErr(sp.mergeFile, sp.mergeAt(rank), "%s is not in the vocabulary", quote(string(a)))
+	}
+	ib, ok := sp.ids[string(b)]
+	if !ok {
+		return fileErr(sp.mergeFile, sp.mergeAt(rank), "%s is not in the vocabulary", quote(string(b)))
+	}
+	ab := make([]byte, 0, len(a)+len(b))
+	ab = append(append(ab, a...), b...)
+	res, ok := sp.ids[string(ab)]
+	if !ok {
+		return fileErr(sp.mergeFile, sp.mergeAt(rank), "the merged token %s is not in the vocabulary", quote(string(ab)))
+	}
+	sp.merges = append(sp.merges, resolvedMerge{ia, ib, res})
+	return nil
+}
+
+// resolvePending resolves merges that were read before the vocabulary.
+func (sp *spec) resolvePending() error {
+	if sp.pending == nil {
+		return nil
+	}
+	p := sp.pending
+	sp.pending = nil
+	sp.merges = make([]resolvedMerge, 0, p.len())
+	for i := 0; i < p.len(); i++ {
+		a, b := p.at(i)
+		if err := sp.resolveMerge(i, a, b); err != nil {
+			return err
 		}
 	}
-	if off >= 0 {
-		return lineCol(data, off), err
-	}
-	return "", err
+	return nil
 }
 
-func lineCol(data []byte, off int64) string {
-	if off > int64(len(data)) {
-		off = int64(len(data))
+// parseVocabMerges reads the slow-tokenizer pair of files, GPT-2's format.
+func parseVocabMerges(fsys fs.FS, lim limits) (*spec, error) {
+	sp := &spec{source: "vocab.json+merges.txt", vocabFile: "vocab.json", vocabField: "vocab", mergeFile: "merges.txt",
+		lim: lim, kind: KindByteLevel, pre: []preStep{{kind: preByteLevel, regex: patGPT2}}}
+	r, err := openFile(fsys, "vocab.json", maxVocabJSON)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err2 := fs.Stat(fsys, "tokenizer.model"); err2 == nil {
+			return nil, fileErr("tokenizer.model", "", "a SentencePiece model (protobuf) without tokenizer.json: lenskit reads tokenizer.json; write one with transformers (AutoTokenizer.from_pretrained(dir).save_pretrained(dir)) and put it beside the model")
+		}
+		return nil, &FileError{File: "tokenizer.json", Err: fmt.Errorf("no tokenizer.json, and no vocab.json + merges.txt either: %w", fs.ErrNotExist)}
 	}
-	line := bytes.Count(data[:off], []byte{'\n'}) + 1
-	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
-	return fmt.Sprintf("line %d, column %d", line, col)
-}
-
-// tokenizerJSON is the part of tokenizer.json that matters for byte-level BPE.
-type tokenizerJSON struct {
-	AddedTokens []struct {
-		ID         *int64  `json:"id"`
-		Content    *string `json:"content"`
-		SingleWord bool    `json:"single_word"`
-		Lstrip     bool    `json:"lstrip"`
-		Rstrip     bool    `json:"rstrip"`
-		Special    bool    `json:"special"`
-	} `json:"added_tokens"`
-	Normalizer   json.RawMessage `json:"normalizer"`
-	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-	Model        *struct {
-		Type                    string          `json:"type"`
-		Vocab                   json.RawMessage `json:"vocab"`
-		Merges                  json.RawMessage `json:"merges"`
-		UnkToken                *string         `json:"unk_token"`
-		ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
-		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
-		ByteFallback            bool            `json:"byte_fallback"`
-		FuseUnk                 bool            `json:"fuse_unk"`
-		IgnoreMerges            bool            `json:"ignore_merges"`
-		Dropout                 *float64        `json:"dropout"`
-	} `json:"model"`
-}
-
-type preTokenizerJSON struct {
-	Type           string             `json:"type"`
-	AddPrefixSpace bool               `json:"add_prefix_space"`
-	UseRegex       *bool              `json:"use_regex"`
-	PreTokenizers  []preTokenizerJSON `json:"pretokenizers"`
-}
-
-func isNull(raw json.RawMessage) bool {
-	return len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null"
-}
-
-func parseTokenizerJSON(data []byte) (*spec, error) {
-	const file = "tokenizer.json"
-	var tj tokenizerJSON
-	if err := json.Unmarshal(data, &tj); err != nil {
-		where, err := jsonWhere(data, err)
-		return nil, &FileError{File: file, Where: where, Err: err}
-	}
-	m := tj.Model
-	if m == nil {
-		return nil, fileErr(file, "model", "missing")
-	}
-	if m.Type != "" && m.Type != "BPE" {
-		return nil, fileErr(file, "model.type", "%q is not supported: lenskit reads byte-level BPE tokenizers (the GPT-2 family)", m.Type)
-	}
-	if !isNull(tj.Normalizer) {
-		return nil, fileErr(file, "normalizer", "%s is not supported: GPT-2-style byte-level BPE has no normalizer", abbreviate(tj.Normalizer))
-	}
-	sp := &spec{source: file, vocabFile: file, vocabField: "model.vocab", mergeFile: file}
-	if isNull(tj.PreTokenizer) {
-		return nil, fileErr(file, "pre_tokenizer", "missing: a ByteLevel pre-tokenizer is required")
-	}
-	var pt preTokenizerJSON
-	if err := json.Unmarshal(tj.PreTokenizer, &pt); err != nil {
-		return nil, fileErr(file, "pre_tokenizer", "%v", err)
-	}
-	if pt.Type == "Sequence" && len(pt.PreTokenizers) == 1 {
-		pt = pt.PreTokenizers[0]
-	}
-	if pt.Type != "ByteLevel" {
-		return nil, fileErr(file, "pre_tokenizer", "type %q is not supported: lenskit reads byte-level BPE (pre_tokenizer ByteLevel)", pt.Type)
-	}
-	if pt.UseRegex != nil && !*pt.UseRegex {
-		return nil, fileErr(file, "pre_tokenizer.use_regex", "false is not supported: lenskit splits text with GPT-2's pattern")
-	}
-	sp.prefix = pt.AddPrefixSpace
-	if m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "" {
-		return nil, fileErr(file, "model.continuing_subword_prefix", "%q is not supported by byte-level BPE", *m.ContinuingSubwordPrefix)
-	}
-	if m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "" {
-		return nil, fileErr(file, "model.end_of_word_suffix", "%q is not supported by byte-level BPE", *m.EndOfWordSuffix)
-	}
-	if m.ByteFallback {
-		return nil, fileErr(file, "model.byte_fallback", "true is not supported: byte-level BPE needs no byte fallback")
-	}
-	if m.Dropout != nil && *m.Dropout != 0 {
-		return nil, fileErr(file, "model.dropout", "%v: BPE dropout makes encoding random; lenskit needs it off", *m.Dropout)
-	}
-	if m.UnkToken != nil {
-		sp.unkToken = *m.UnkToken
-	}
-	sp.fuseUnk = m.FuseUnk
-	sp.ignore = m.IgnoreMerges
-	var err error
-	if isNull(m.Vocab) {
-		return nil, fileErr(file, "model.vocab", "missing")
-	}
-	if sp.entries, err = parseVocabObject(m.Vocab, file, "model.vocab"); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	if !isNull(m.Merges) {
-		if sp.merges, err = parseMergesJSON(m.Merges, file); err != nil {
-			return nil, err
-		}
+	st := newStream(fsys, r)
+	err = st.vocabObject(sp, "vocab")
+	if err == nil {
+		err = st.end("")
 	}
-	for i, at := range tj.AddedTokens {
-		where := fmt.Sprintf("added_tokens[%d]", i)
-		if at.ID == nil {
-			return nil, fileErr(file, where, "no id")
-		}
-		if at.Content == nil || *at.Content == "" {
-			return nil, fileErr(file, where, "empty content")
-		}
-		sp.added = append(sp.added, addedSpec{
-			file: file, where: where, content: *at.Content, id: *at.ID, special: at.Special,
-			lstrip: at.Lstrip, rstrip: at.Rstrip, singleWord: at.SingleWord,
-		})
+	r.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := parseMergesTxt(fsys, sp); err != nil {
+		return nil, err
 	}
 	return sp, nil
 }
 
-func abbreviate(raw []byte) string {
-	s := string(bytes.TrimSpace(raw))
-	if len(s) > 60 {
-		s = s[:57] + "..."
-	}
-	return s
-}
-
-// parseVocabObject reads a {"token": id, ...} object, in file order,
-// rejecting duplicate tokens and ids that are not small non-negative integers.
-func parseVocabObject(raw []byte, file, field string) ([]entry, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
+// parseMergesTxt streams merges.txt: an optional "#version" line, then one
+// merge "a b" per line. A final newline is allowed; blank lines elsewhere
+// are errors, as are lines that are not two tokens separated by one space.
+// A trailing "\r" (a file written on Windows) is ignored.
+func parseMergesTxt(fsys fs.FS, sp *spec) error {
+	const file = "merges.txt"
+	r, err := openFile(fsys, file, maxMergesTxt)
 	if err != nil {
-		where, err := jsonWhere(raw, err)
-		return nil, &FileError{File: file, Where: joinWhere(field, where), Err: err}
+		return err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fileErr(file, field, "not an object {\"token\": id, ...} (a Unigram or WordPiece vocabulary is not byte-level BPE)")
-	}
-	seen := make(map[string]int64)
-	var out []entry
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			where, err := jsonWhere(raw, err)
-			return nil, &FileError{File: file, Where: joinWhere(field, where), Err: err}
-		}
-		key, ok := kt.(string)
-		if !ok {
-			return nil, fileErr(file, field, "entry %d: key is not a string", len(out))
-		}
-		where := fmt.Sprintf("%s[%s]", field, strconv.Quote(key))
-		vt, err := dec.Token()
-		if err != nil {
-			w, err := jsonWhere(raw, err)
-			return nil, &FileError{File: file, Where: joinWhere(where, w), Err: err}
-		}
-		num, ok := vt.(json.Number)
-		if !ok {
-			return nil, fileErr(file, where, "id is %s, not a number", describeToken(vt))
-		}
-		id, err := strconv.ParseInt(num.String(), 10, 64)
-		if err != nil {
-			return nil, fileErr(file, where, "id %s is not an integer", num)
-		}
-		if id < 0 {
-			return nil, fileErr(file, where, "id %d is negative", id)
-		}
-		if id >= maxVocabEntries {
-			return nil, fileErr(file, where, "id %d is beyond the %d-entry limit", id, maxVocabEntries)
-		}
-		if key == "" {
-			return nil, fileErr(file, where, "empty token")
-		}
-		if len(key) > maxEntryBytes {
-			return nil, fileErr(file, where, "token is %d bytes, over the %d-byte limit", len(key), maxEntryBytes)
-		}
-		if prev, dup := seen[key]; dup {
-			return nil, fileErr(file, where, "duplicate token (ids %d and %d)", prev, id)
-		}
-		if len(out) >= maxVocabEntries {
-			return nil, fileErr(file, field, "more than %d entries", maxVocabEntries)
-		}
-		seen[key] = id
-		out = append(out, entry{key, id})
-	}
-	if _, err := dec.Token(); err != nil {
-		where, err := jsonWhere(raw, err)
-		return nil, &FileError{File: file, Where: joinWhere(field, where), Err: err}
-	}
-	if len(out) == 0 {
-		return nil, fileErr(file, field, "empty vocabulary")
-	}
-	return out, nil
-}
-
-func describeToken(t json.Token) string {
-	switch x := t.(type) {
-	case json.Delim:
-		return fmt.Sprintf("%q", string(x))
-	case string:
-		return fmt.Sprintf("the string %q", x)
-	case bool:
-		return fmt.Sprintf("%v", x)
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%v", t)
-}
-
-func joinWhere(a, b string) string {
-	if b == "" {
-		return a
-	}
-	return a + " (" + b + ")"
-}
-
-// parseMergesJSON reads model.merges: ["a b", ...] or [["a", "b"], ...].
-func parseMergesJSON(raw []byte, file string) ([]mergeSpec, error) {
-	const field = "model.merges"
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	fail := func(where string, err error) error {
-		w, err := jsonWhere(raw, err)
-		return &FileError{File: file, Where: joinWhere(where, w), Err: err}
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fail(field, err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, fileErr(file, field, "not an array")
-	}
-	var out []mergeSpec
-	for dec.More() {
-		where := fmt.Sprintf("%s[%d]", field, len(out))
-		if len(out) >= maxMerges {
-			return nil, fileErr(file, field, "more than %d merges", maxMerges)
-		}
-		t, err := dec.Token()
-		if err != nil {
-			return nil, fail(where, err)
-		}
-		var a, b string
-		switch x := t.(type) {
-		case string:
-			var ok bool
-			a, b, ok = splitMerge(x)
-			if !ok {
-				return nil, fileErr(file, where, "%q is not two tokens separated by one space", x)
+	defer r.Close()
+	var skipped []int // 0-based lines that hold no merge ("#version")
+	sp.mergeAt = func(rank int) string {
+		line := rank
+		for _, s := range skipped {
+			if s <= line {
+				line++
 			}
-		case json.Delim:
-			if x != '[' {
-				return nil, fileErr(file, where, "expected \"a b\" or [\"a\", \"b\"]")
+		}
+		return fmt.Sprintf("line %d", line+1)
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	blank := -1 // a blank line is an error unless it is the last
+	for lineNo := 0; ; lineNo++ {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return fileErr(file, fmt.Sprintf("line %d", lineNo+1), "line longer than %d bytes", br.Size())
+		}
+		if err != nil && err != io.EOF {
+			if errors.Is(err, errOverLimit) {
+				return r.overLimit()
 			}
-			var parts []string
-			for dec.More() {
-				p, err := dec.Token()
-				if err != nil {
-					return nil, fail(where, err)
-				}
-				s, ok := p.(string)
-				if !ok || len(parts) == 2 {
-					return nil, fileErr(file, where, "expected exactly two strings")
-				}
-				parts = append(parts, s)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, fail(where, err)
-			}
-			if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-				return nil, fileErr(file, where, "expected exactly two non-empty strings")
-			}
-			a, b = parts[0], parts[1]
+			return &FileError{File: file, Err: err}
+		}
+		if len(line) == 0 && err == io.EOF {
+			break
+		}
+		if blank >= 0 {
+			return fileErr(file, fmt.Sprintf("line %d", blank+1), "blank line")
+		}
+		s := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+		switch {
+		case strings.HasPrefix(s, "#version"):
+			skipped = append(skipped, lineNo)
+		case s == "":
+			blank = lineNo
 		default:
-			return nil, fileErr(file, where, "%s: expected \"a b\" or [\"a\", \"b\"]", describeToken(t))
+			a, b, ok := splitMerge(s)
+			if !ok {
+				return fileErr(file, fmt.Sprintf("line %d", lineNo+1), "%s is not two tokens separated by one space", quote(s))
+			}
+			if err := sp.addMerge(a, b); err != nil {
+				return err
+			}
 		}
-		out = append(out, mergeSpec{where, a, b})
+		if err == io.EOF {
+			break
+		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fail(field, err)
+	if r.n == 0 {
+		return fileErr(file, "", "file is empty")
 	}
-	return out, nil
+	return nil
 }
 
 func splitMerge(s string) (a, b string, ok bool) {
@@ -494,51 +567,6 @@ func splitMerge(s string) (a, b string, ok bool) {
 		return "", "", false
 	}
 	return a, b, true
-}
-
-// parseVocabMerges reads the slow-tokenizer pair of files.
-func parseVocabMerges(vocabData, mergesData []byte) (*spec, error) {
-	sp := &spec{source: "vocab.json+merges.txt", vocabFile: "vocab.json", mergeFile: "merges.txt"}
-	var err error
-	if sp.entries, err = parseVocabObject(vocabData, "vocab.json", "vocab"); err != nil {
-		return nil, err
-	}
-	if sp.merges, err = parseMergesTxt(mergesData); err != nil {
-		return nil, err
-	}
-	return sp, nil
-}
-
-// parseMergesTxt reads merges.txt: an optional "#version" line, then one
-// merge "a b" per line. A final newline is allowed; blank lines elsewhere
-// are errors, as are lines that are not two tokens separated by one space.
-// A trailing "\r" (a file written on Windows) is ignored.
-func parseMergesTxt(data []byte) ([]mergeSpec, error) {
-	const file = "merges.txt"
-	lines := strings.Split(string(data), "\n")
-	if len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
-	if len(lines) > maxMerges+1 {
-		return nil, fileErr(file, "", "more than %d merges", maxMerges)
-	}
-	out := make([]mergeSpec, 0, len(lines))
-	for i, line := range lines {
-		line = strings.TrimSuffix(line, "\r")
-		where := fmt.Sprintf("line %d", i+1)
-		if strings.HasPrefix(line, "#version") {
-			continue
-		}
-		if line == "" {
-			return nil, fileErr(file, where, "blank line")
-		}
-		a, b, ok := splitMerge(line)
-		if !ok {
-			return nil, fileErr(file, where, "%q is not two tokens separated by one space", abbreviate([]byte(line)))
-		}
-		out = append(out, mergeSpec{where, a, b})
-	}
-	return out, nil
 }
 
 // tokenizerConfig holds the fields of tokenizer_config.json and
@@ -556,6 +584,12 @@ type tokenizerConfig struct {
 	UnkToken       json.RawMessage `json:"unk_token"`
 	PadToken       json.RawMessage `json:"pad_token"`
 	AddPrefixSpace *bool           `json:"add_prefix_space"`
+	AddBosToken    *bool           `json:"add_bos_token"`
+}
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
 }
 
 // tokenContent reads a special token given as "text" or {"content": "text"}.
@@ -576,14 +610,23 @@ func tokenContent(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-func (sp *spec) applyConfig(file string, data []byte) error {
+func parseConfig(file string, data []byte) (*tokenizerConfig, error) {
 	var cfg tokenizerConfig
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		where, err := jsonWhere(data, err)
-		return &FileError{File: file, Where: where, Err: err}
+		return nil, &FileError{File: file, Where: where, Err: err}
+	}
+	return &cfg, nil
+}
+
+func (sp *spec) applyConfig(file string, data []byte) error {
+	cfg, err := parseConfig(file, data)
+	if err != nil {
+		return err
 	}
 	if cfg.AddPrefixSpace != nil {
 		sp.prefix = *cfg.AddPrefixSpace
+		sp.pre[0].prefix = sp.prefix
 	}
 	keys := make([]string, 0, len(cfg.AddedTokensDecoder))
 	for key := range cfg.AddedTokensDecoder {
@@ -592,13 +635,19 @@ func (sp *spec) applyConfig(file string, data []byte) error {
 	sort.Strings(keys)
 	for _, key := range keys {
 		at := cfg.AddedTokensDecoder[key]
-		where := fmt.Sprintf("added_tokens_decoder[%q]", key)
+		where := "added_tokens_decoder[" + quote(key) + "]"
 		id, err := strconv.ParseInt(key, 10, 64)
 		if err != nil || id < 0 || id >= maxVocabEntries {
 			return fileErr(file, where, "key is not a token id in [0, %d)", maxVocabEntries)
 		}
+		if err := sp.lim.checkID(id); err != nil {
+			return &FileError{File: file, Where: where, Err: err}
+		}
 		if at.Content == "" {
 			return fileErr(file, where, "empty content")
+		}
+		if len(at.Content) > maxEntryBytes {
+			return fileErr(file, where, "content is %d bytes, over the %d-byte limit", len(at.Content), maxEntryBytes)
 		}
 		sp.added = append(sp.added, addedSpec{
 			file: file, where: where, content: at.Content, id: id, special: at.Special,
@@ -615,6 +664,36 @@ func (sp *spec) applyConfig(file string, data []byte) error {
 		}
 		sp.markSpecial(file, named.field, content)
 	}
+	if content, ok := tokenContent(cfg.BosToken); ok && cfg.AddBosToken != nil && *cfg.AddBosToken {
+		sp.bos = content
+	}
+	return nil
+}
+
+// readConfigForBOS reads tokenizer_config.json beside tokenizer.json for the
+// one thing tokenizer.json may not say: whether a BOS token is prepended.
+// transformers' Llama and Gemma tokenizers rebuild their post-processor from
+// add_bos_token, so when the config sets it, it wins over the template.
+func (sp *spec) readConfigForBOS(fsys fs.FS) error {
+	const file = "tokenizer_config.json"
+	data, err := readFile(fsys, file, maxConfigJSON)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg, err := parseConfig(file, data)
+	if err != nil {
+		return err
+	}
+	if cfg.AddBosToken == nil {
+		return nil
+	}
+	sp.bos, sp.bosFromPP = "", false
+	if content, ok := tokenContent(cfg.BosToken); ok && *cfg.AddBosToken {
+		sp.bos = content
+	}
 	return nil
 }
 
@@ -628,11 +707,8 @@ func (sp *spec) markSpecial(file, where, content string) {
 			return
 		}
 	}
-	for _, e := range sp.entries {
-		if e.token == content {
-			sp.added = append(sp.added, addedSpec{file: file, where: where, content: content, id: e.id, special: true})
-			return
-		}
+	if id, ok := sp.ids[content]; ok {
+		sp.added = append(sp.added, addedSpec{file: file, where: where, content: content, id: int64(id), special: true})
 	}
 }
 
@@ -640,4 +716,14 @@ func (sp *spec) markSpecial(file, where, content string) {
 // unknown, beginning and end token even when no config file says so.
 func (sp *spec) defaultSpecials() {
 	sp.markSpecial(sp.vocabFile, "GPT-2 default special token", "<|endoftext|>")
+}
+
+// abbreviate shortens a value for a message to 60 bytes (used by the token
+// list reader; tokenizer files use quote, which also escapes).
+func abbreviate(raw []byte) string {
+	s := string(bytes.TrimSpace(raw))
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
 }

@@ -156,11 +156,35 @@ func TestLoadBadInput(t *testing.T) {
 		{"wrong field type", fstest.MapFS{"tokenizer.json": {Data: []byte(`{"model": {"type": 7}}`)}}, "tokenizer.json", "model.type", "number value where string"},
 		{"no model", fstest.MapFS{"tokenizer.json": {Data: []byte(`{"added_tokens": []}`)}}, "tokenizer.json", "model", "missing"},
 		{"WordPiece model", fstest.MapFS{"tokenizer.json": {Data: []byte(strings.Replace(newMini().tokenizerJSON(), `"type": "BPE"`, `"type": "WordPiece"`, 1))}}, "tokenizer.json", "model.type", `"WordPiece" is not supported`},
-		{"normalizer", func() fs.FS { m := newMini(); m.normalizer = `{"type": "NFC"}`; return m.fastFS() }(), "tokenizer.json", "normalizer", "not supported"},
-		{"Metaspace pre-tokenizer", func() fs.FS { m := newMini(); m.pre = `{"type": "Metaspace"}`; return m.fastFS() }(), "tokenizer.json", "pre_tokenizer", `"Metaspace" is not supported`},
-		{"no regex split", func() fs.FS { m := newMini(); m.pre = `{"type": "ByteLevel", "use_regex": false}`; return m.fastFS() }(), "tokenizer.json", "pre_tokenizer.use_regex", "not supported"},
+		{"unsupported normalizer", func() fs.FS {
+			m := newMini()
+			m.normalizer = `{"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Lowercase"}]}`
+			return m.fastFS()
+		}(), "tokenizer.json", "normalizer.normalizers[1]", `an object of type "Lowercase" is not supported (lenskit implements`},
+		{"normalizer not an object", func() fs.FS { m := newMini(); m.normalizer = "[1,\n 2]"; return m.fastFS() }(), "tokenizer.json", "normalizer", "an array, not an object"},
+		{"Replace with a regex", func() fs.FS {
+			m := newMini()
+			m.normalizer = `{"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}`
+			return m.fastFS()
+		}(), "tokenizer.json", "normalizer.pattern", `a Regex pattern " {2,}" is not supported`},
+		{"unsupported pre-tokenizer", func() fs.FS { m := newMini(); m.pre = `{"type": "Whitespace"}`; return m.fastFS() }(), "tokenizer.json", "pre_tokenizer", `an object of type "Whitespace" is not supported`},
+		{"unknown split pattern", func() fs.FS {
+			m := newMini()
+			m.pre = `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\s+|\\w+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}`
+			return m.fastFS()
+		}(), "tokenizer.json", "pre_tokenizer.pretokenizers[0].pattern.Regex", `"\\s+|\\w+" is not a pattern lenskit implements`},
+		{"unknown split behavior", func() fs.FS {
+			m := newMini()
+			m.pre = `{"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways"}`
+			return m.fastFS()
+		}(), "tokenizer.json", "pre_tokenizer.behavior", `"Sideways" is not one of`},
+		{"neither byte-level nor SentencePiece", func() fs.FS {
+			m := newMini()
+			m.pre = `{"type": "Split", "pattern": {"String": " "}, "behavior": "Removed"}`
+			return m.fastFS()
+		}(), "tokenizer.json", "pre_tokenizer", "neither ByteLevel nor Metaspace"},
 		{"dropout", func() fs.FS { m := newMini(); m.model = `, "dropout": 0.1`; return m.fastFS() }(), "tokenizer.json", "model.dropout", "random"},
-		{"byte fallback", func() fs.FS { m := newMini(); m.model = `, "byte_fallback": true`; return m.fastFS() }(), "tokenizer.json", "model.byte_fallback", "not supported"},
+		{"byte fallback with ByteLevel", func() fs.FS { m := newMini(); m.model = `, "byte_fallback": true`; return m.fastFS() }(), "tokenizer.json", "model.byte_fallback", "needs no byte fallback"},
 		{"unk_token not in vocabulary", func() fs.FS {
 			m := newMini()
 			return fstest.MapFS{"tokenizer.json": {Data: []byte(strings.Replace(m.tokenizerJSON(), `"unk_token": null`, `"unk_token": "<unk>"`, 1))}}
@@ -172,7 +196,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"huge id", withEntries(func(m *mini) { m.entries[256].id = 1 << 40 }), "tokenizer.json", `model.vocab["ab"]`, "beyond the"},
 		{"duplicate token", withEntries(func(m *mini) { m.entries = append(m.entries, entry{"ab", 259}) }), "tokenizer.json", `model.vocab["ab"]`, "duplicate token (ids 256 and 259)"},
 		{"duplicate id", withEntries(func(m *mini) { m.entries[257].id = 256 }), "tokenizer.json", `model.vocab["Ġab"]`, `id 256 is already the id of "ab"`},
-		{"id out of range", withEntries(func(m *mini) { m.entries[257].id = 300 }), "tokenizer.json", `model.vocab["Ġab"]`, "id 300 out of range: there are 259 tokens"},
+		{"ids mostly holes", withEntries(func(m *mini) { m.entries[257].id = 5000 }), "tokenizer.json", "model.vocab", "ids run up to 5000 but only 259 ids have a token"},
 		{"added token on another token's id", func() fs.FS {
 			m := newMini()
 			m.added = `[{"id": 258, "content": "<|endoftext|>", "special": true}, {"id": 5, "content": "<|x|>", "special": true}]`

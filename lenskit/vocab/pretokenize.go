@@ -163,3 +163,185 @@ func splitGPT2(s string, emit func(start, end int)) {
 		}
 	}
 }
+
+// A pattern is one of the pre-tokenization regular expressions lenskit
+// implements as a scanner.
+type pattern uint8
+
+const (
+	patNone pattern = iota
+	patGPT2
+	patLlama3 // also OpenAI's cl100k_base
+	patQwen
+)
+
+// The patterns as tokenizer.json files spell them.
+const (
+	regexGPT2   = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+	regexLlama3 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	regexQwen   = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+)
+
+var knownPatterns = map[string]pattern{regexGPT2: patGPT2, regexLlama3: patLlama3, regexQwen: patQwen}
+
+// split calls emit with the offsets of each match of the pattern in s. The
+// matches of every implemented pattern tile s.
+func (p pattern) split(s string, emit func(start, end int)) {
+	switch p {
+	case patGPT2:
+		splitGPT2(s, emit)
+	case patLlama3:
+		splitLlama3(s, 3, emit)
+	case patQwen:
+		splitLlama3(s, 1, emit)
+	default:
+		if s != "" {
+			emit(0, len(s))
+		}
+	}
+}
+
+// Llama 3 (and OpenAI's cl100k_base, and Qwen 2/3 with single digits) split
+// text with
+//
+//	(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//
+// evaluated by Oniguruma, leftmost-first with backtracking. splitLlama3
+// implements it directly; at each position the first alternative that
+// matches wins:
+//
+//  1. a contraction, case-insensitive ("'S", "'Ll"; "ſ" folds to "s" as in
+//     Oniguruma's case folding);
+//  2. a run of letters, optionally preceded by one character that is not
+//     \r, \n, a letter or a number (" word", "\tword", ".word", "'hello");
+//  3. one to maxDigits numbers;
+//  4. an optional ASCII space, a run of characters that are neither space,
+//     letter nor number, and any \r and \n right after them ("...\n\n");
+//  5. whitespace up to and including the last \r or \n of a whitespace run
+//     (\s* gives back characters until [\r\n]+ can match);
+//  6. a whitespace run at the end of the text, or all of a run but its last
+//     character when a non-space follows (\s+(?!\S));
+//  7. the single whitespace character left before a non-space.
+//
+// Character classes are those of splitGPT2 (Unicode letters, numbers and
+// White_Space; an invalid byte is an "other" character).
+func splitLlama3(s string, maxDigits int, emit func(start, end int)) {
+	i := 0
+	for i < len(s) {
+		if s[i] == '\'' {
+			if n := contractionLenFold(s, i); n > 0 {
+				emit(i, i+n)
+				i += n
+				continue
+			}
+		}
+		cls, w := classAt(s, i)
+		// 2. [^\r\n\p{L}\p{N}]?\p{L}+
+		if cls == clsLetter {
+			end := runOf(s, i+w, clsLetter)
+			emit(i, end)
+			i = end
+			continue
+		}
+		if cls != clsNumber && s[i] != '\r' && s[i] != '\n' && i+w < len(s) {
+			if next, _ := classAt(s, i+w); next == clsLetter {
+				end := runOf(s, i+w, clsLetter)
+				emit(i, end)
+				i = end
+				continue
+			}
+		}
+		// 3. \p{N}{1,maxDigits}
+		if cls == clsNumber {
+			end := i + w
+			for n := 1; n < maxDigits && end < len(s); n++ {
+				c, w := classAt(s, end)
+				if c != clsNumber {
+					break
+				}
+				end += w
+			}
+			emit(i, end)
+			i = end
+			continue
+		}
+		// 4.  ?[^\s\p{L}\p{N}]+[\r\n]*
+		j := i
+		if s[i] == ' ' {
+			j++
+		}
+		if j < len(s) {
+			if c, _ := classAt(s, j); c == clsOther {
+				end := runOf(s, j, clsOther)
+				for end < len(s) && (s[end] == '\r' || s[end] == '\n') {
+					end++
+				}
+				emit(i, end)
+				i = end
+				continue
+			}
+		}
+		// Only whitespace is left: a run [i, end) whose final character
+		// starts at last, and whose last \r or \n is at nl.
+		end, last, nl := i, i, -1
+		for end < len(s) {
+			c, w := classAt(s, end)
+			if c != clsSpace {
+				break
+			}
+			if s[end] == '\r' || s[end] == '\n' {
+				nl = end
+			}
+			last = end
+			end += w
+		}
+		switch {
+		case nl >= 0: // 5. \s*[\r\n]+
+			emit(i, nl+1)
+			i = nl + 1
+		case end == len(s): // 6. \s+(?!\S) at the end
+			emit(i, end)
+			i = end
+		case last > i: // 6. \s+(?!\S) before a non-space
+			emit(i, last)
+			i = last
+		default: // 7. \s+
+			emit(i, end)
+			i = end
+		}
+	}
+}
+
+// contractionLenFold is contractionLen for (?i:'s|'t|'re|'ve|'m|'ll|'d).
+func contractionLenFold(s string, i int) int {
+	if i+1 >= len(s) {
+		return 0
+	}
+	lower := func(k int) byte {
+		if k >= len(s) {
+			return 0
+		}
+		c := s[k]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		return c
+	}
+	switch lower(i + 1) {
+	case 's', 't', 'm', 'd':
+		return 2
+	case 'r', 'v':
+		if lower(i+2) == 'e' {
+			return 3
+		}
+	case 'l':
+		if lower(i+2) == 'l' {
+			return 3
+		}
+	case 0xC5: // U+017F LATIN SMALL LETTER LONG S is C5 BF and folds to "s"
+		if i+2 < len(s) && s[i+2] == 0xBF {
+			return 3
+		}
+	}
+	return 0
+}

@@ -15,17 +15,22 @@ import (
 // concurrent use.
 type Vocab struct {
 	source string // which files it was read from, for messages
+	kind   Kind
+	bos    int32 // the token the post-processor prepends, or -1
 
 	raw     []string
 	special []bool // added tokens marked special
 	isAdded []bool // added tokens: matched whole, not byte-level encoded
-	bytes   [][]byte
-	text    []string
-	display []string
-	form    []string
-	formID  []int32 // equal forms share an id, so SameToken is one comparison
-	fuzzy   []fuzzyForm
-	flags   []uint8
+	gap     []bool // placeholders: ids no token has
+
+	addedIDs map[string]int32 // added tokens that are not model entries
+	bytes    [][]byte
+	text     []string
+	display  []string
+	form     []string
+	formID   []int32 // equal forms share an id, so SameToken is one comparison
+	fuzzy    []fuzzyForm
+	flags    []uint8
 
 	m    *model
 	pool sync.Pool // *encoder
@@ -37,43 +42,86 @@ type Vocab struct {
 
 // Token properties computed once at load; filters read them.
 const (
-	flagASCII        = 1 << iota // Bytes are all < 0x80
+	flagASCII        = 1 << iota // see ASCII
 	flagAlnum                    // see Alnum
 	flagBracket                  // Bytes contain one of ()[]{}<>
 	flagSeedRawASCII             // see SeedRawASCII
 	flagSpecial                  // an added/special token
 	flagValidUTF8                // Bytes are valid UTF-8
+	flagGap                      // a placeholder: no token has this id
 )
 
-// Len is the number of token ids: ids run from 0 to Len()-1 without gaps.
+// Len is the tokenizer's size: the highest id of its vocabulary and added
+// tokens, plus one. Ids run from 0 to Len()-1; ids that no token has (a
+// reserved range, rare in real files) are placeholders (see Placeholder).
+// A model's embedding may have more rows than Len (padding to a multiple of
+// 64 or 128); those rows belong to no token.
 func (v *Vocab) Len() int { return len(v.raw) }
 
 // Source says which files the vocabulary was read from ("tokenizer.json" or
 // "vocab.json+merges.txt").
 func (v *Vocab) Source() string { return v.source }
 
+// Kind says how the vocabulary spells its entries: KindByteLevel
+// ("byte-level": GPT-2, GPT-NeoX, Llama 3, Qwen) or KindSentencePiece
+// ("sentencepiece": Llama 2, Mistral, Gemma). Forms and filters behave the
+// same for both (see Raw, Bytes, Display).
+func (v *Vocab) Kind() Kind { return v.kind }
+
+// BOS returns the token the tokenizer puts before a text when asked to add
+// special tokens — the first token of its TemplateProcessing post-processor,
+// or bos_token when tokenizer_config.json sets add_bos_token (which wins, as
+// in transformers' Llama and Gemma tokenizers) — for callers that add it
+// themselves: Encode never adds special tokens. ok is false when the
+// tokenizer adds none (GPT-2, Qwen, a Llama 3 tokenizer.json without a
+// template).
+func (v *Vocab) BOS() (id int, ok bool) {
+	if v.bos < 0 {
+		return -1, false
+	}
+	return int(v.bos), true
+}
+
 func (v *Vocab) ok(id int) bool { return id >= 0 && id < len(v.raw) }
 
-// Check returns an error naming id when it is not a token id of v. The
-// accessors below return zero values for such ids instead of failing, so
-// code that takes ids from users should Check them first.
+// real reports whether id is a token: in range and not a placeholder.
+func (v *Vocab) real(id int) bool { return v.ok(id) && !v.gap[id] }
+
+// Placeholder reports whether id is in range but no token has it (a gap in
+// the files' ids). Placeholders have empty forms, and no filter keeps them.
+func (v *Vocab) Placeholder(id int) bool { return v.ok(id) && v.gap[id] }
+
+// Check returns an error naming id when it is not a token id of v (out of
+// range, or a placeholder). The accessors below return zero values for such
+// ids instead of failing, so code that takes ids from users should Check
+// them first.
 func (v *Vocab) Check(id int) error {
 	if !v.ok(id) {
 		return fmt.Errorf("vocab: token id %d out of range [0, %d)", id, len(v.raw))
 	}
+	if v.gap[id] {
+		return fmt.Errorf("vocab: token id %d is a placeholder: the tokenizer files give no token this id", id)
+	}
 	return nil
 }
 
-// ID returns the id of a vocabulary entry in its raw spelling ("Ġdom",
-// "<|endoftext|>").
+// ID returns the id of a vocabulary entry or added token in its raw
+// spelling ("Ġdom", "▁dom", "<|endoftext|>").
 func (v *Vocab) ID(raw string) (int, bool) {
-	id, ok := v.m.ids[raw]
-	return int(id), ok
+	if id, ok := v.m.ids[raw]; ok {
+		return int(id), true
+	}
+	if id, ok := v.addedIDs[raw]; ok {
+		return int(id), true
+	}
+	return 0, false
 }
 
 // Raw returns the vocabulary entry of id exactly as the tokenizer files spell
-// it: byte-level characters for ordinary tokens ("Ġdom", "Ġł"), the literal
-// content for special tokens ("<|endoftext|>"). "" when id is out of range.
+// it: byte-level characters for ordinary tokens of a byte-level vocabulary
+// ("Ġdom", "Ġł"), SentencePiece pieces with "▁" for a space and byte tokens
+// ("▁dom", "<0x0A>"), the literal content for added tokens
+// ("<|endoftext|>", "<s>"). "" when id is out of range or a placeholder.
 func (v *Vocab) Raw(id int) string {
 	if !v.ok(id) {
 		return ""
@@ -81,12 +129,16 @@ func (v *Vocab) Raw(id int) string {
 	return v.raw[id]
 }
 
-// Bytes returns the bytes that id stands for: the byte-level decoding of its
-// raw entry, or a special token's content. A token can be a fragment of a
-// UTF-8 sequence (a Polish letter split across two tokens), so the bytes need
-// not be valid UTF-8. An entry containing characters outside the byte-level
-// alphabet decodes to its own UTF-8 bytes, as in Hugging Face's ByteLevel
-// decoder. The slice must not be modified. nil when id is out of range.
+// Bytes returns the bytes that id stands for, as the tokenizer's decoder
+// produces them: the byte-level decoding of a byte-level entry ("Ġł" →
+// " ł"); for a SentencePiece entry its text with "▁" as a space ("▁dom" →
+// " dom"), and for a byte token its byte ("<0x0A>" → "\n", "<0xC5>" →
+// 0xC5); a special token's content. A token can be a fragment of a UTF-8
+// sequence (a Polish letter split across two tokens, or one byte token of
+// three), so the bytes need not be valid UTF-8. A byte-level entry
+// containing characters outside the byte-level alphabet decodes to its own
+// UTF-8 bytes, as in Hugging Face's ByteLevel decoder. The slice must not be
+// modified. nil when id is out of range or a placeholder.
 func (v *Vocab) Bytes(id int) []byte {
 	if !v.ok(id) {
 		return nil
@@ -111,10 +163,12 @@ func (v *Vocab) Text(id int) string {
 // decoded text with its leading space removed when it starts a word, and
 // prefixed with "#" when it continues one (the seed's
 // x[1:] if x[0]=='Ġ' else '#'+x, applied to decoded text so that Polish
-// letters show). So " dom" → "dom" and "ów" → "#ów". Control characters are
+// letters show). So " dom" → "dom" and "ów" → "#ów" whether the vocabulary
+// spells them "Ġdom"/"Ã³w" (byte-level) or "▁dom"/"ów" (SentencePiece); a
+// byte token continues a word ("<0x0A>" → "#\n"). Control characters are
 // escaped (\n, \t, \r, others as <0x1B>) so a table row never breaks;
-// special tokens show as their content without "#". "" when id is out of
-// range.
+// added tokens show as their content without "#". "" when id is out of
+// range or a placeholder.
 func (v *Vocab) Display(id int) string {
 	if !v.ok(id) {
 		return ""
@@ -136,7 +190,8 @@ func (v *Vocab) Form(id int) string {
 }
 
 // Special reports whether id is a special (added) token, such as
-// "<|endoftext|>": matched whole in text and not byte-level encoded.
+// "<|endoftext|>" or "<s>": matched whole in text, never merged, shown as its
+// content.
 func (v *Vocab) Special(id int) bool {
 	return v.ok(id) && v.special[id]
 }
@@ -191,8 +246,8 @@ func escapeControls(s string) string {
 	return sb.String()
 }
 
-// finish computes every derived per-token form and flag. raw, special and
-// bytes must be set.
+// finish computes every derived per-token form and flag. raw, special,
+// isAdded, gap and bytes must be set.
 func (v *Vocab) finish() {
 	n := len(v.raw)
 	v.text = make([]string, n)
@@ -203,8 +258,21 @@ func (v *Vocab) finish() {
 	v.flags = make([]uint8, n)
 	formIDs := make(map[string]int32, n)
 	for id := 0; id < n; id++ {
+		if v.gap[id] {
+			v.flags[id] = flagGap
+			fid, ok := formIDs[""]
+			if !ok {
+				fid = int32(len(formIDs))
+				formIDs[""] = fid
+			}
+			v.formID[id] = fid
+			continue
+		}
 		b := v.bytes[id]
 		t := escapeInvalid(b)
+		if t == v.raw[id] {
+			t = v.raw[id] // share the entry's memory
+		}
 		v.text[id] = t
 		switch {
 		case v.isAdded[id]:
@@ -215,6 +283,9 @@ func (v *Vocab) finish() {
 			v.display[id] = "#" + escapeControls(t)
 		}
 		f := NormalizeForm(t)
+		if f == t {
+			f = t
+		}
 		v.form[id] = f
 		fid, ok := formIDs[f]
 		if !ok {
@@ -232,17 +303,14 @@ func tokenFlags(raw string, b []byte, special bool) uint8 {
 	if special {
 		f |= flagSpecial
 	}
-	ascii, bracket := true, false
+	bracket := false
 	for _, c := range b {
-		if c >= 0x80 {
-			ascii = false
-		}
 		switch c {
 		case '(', ')', '[', ']', '{', '}', '<', '>':
 			bracket = true
 		}
 	}
-	if ascii {
+	if printableASCII(b) {
 		f |= flagASCII
 	}
 	if bracket {
@@ -277,6 +345,29 @@ func tokenFlags(raw string, b []byte, special bool) uint8 {
 	return f
 }
 
+// printableASCII is the seed's only_ascii test, raw.strip('Ġ▁').isascii(),
+// stated on decoded bytes so that it means the same for every kind of
+// vocabulary: with spaces at both ends removed, every byte is printable
+// ASCII (0x21–0x7E). For the entries of a byte-level vocabulary this is
+// exactly the seed's test, because the byte-level spelling maps every other byte — controls
+// such as "\n" and "\t", DEL, a space inside the token, bytes ≥ 0x80 — to a
+// character above U+007F, and maps printable ASCII to itself.
+func printableASCII(b []byte) bool {
+	i, j := 0, len(b)
+	for i < j && b[i] == ' ' {
+		i++
+	}
+	for j > i && b[j-1] == ' ' {
+		j--
+	}
+	for _, c := range b[i:j] {
+		if c < 0x21 || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
 func (v *Vocab) getEncoder() *encoder {
 	if e, ok := v.pool.Get().(*encoder); ok {
 		return e
@@ -293,19 +384,29 @@ func (v *Vocab) putEncoder(e *encoder) {
 	v.pool.Put(e)
 }
 
-// Encode tokenizes text as the model's tokenizer does: added tokens are
-// matched first, the rest is split with GPT-2's pre-tokenization pattern,
-// byte-level encoded and merged with BPE. No BOS/EOS tokens are added (GPT-2's
-// tokenizer adds none either). Text need not be valid UTF-8: every byte is
-// encoded, so Decode(Encode(s)) == s for any s. The error is a
-// *MissingByteError when the vocabulary lacks a byte's symbol (never for
-// GPT-2 vocabularies, which have all 256). A tokenizer with
-// add_prefix_space (not GPT-2's) puts a space before each stretch of text
-// between added tokens that does not start with one, and so does the round
-// trip.
+// Encode tokenizes text as the model's tokenizer does (Hugging Face
+// tokenizers' semantics): added tokens are matched first, each stretch
+// between them is normalized, pre-tokenized (GPT-2's, Llama 3's or Qwen's
+// pattern, Metaspace, ...), and each pre-token is merged with BPE — over
+// byte-level symbols, or over characters with byte fallback for a
+// SentencePiece vocabulary. No special tokens are added (see BOS).
+//
+// For a byte-level vocabulary text need not be valid UTF-8: every byte is
+// encoded, so Decode(Encode(s)) == s for any s (with a space before each
+// stretch of text between added tokens that does not start with one when
+// the tokenizer has add_prefix_space, as GPT-2's has not, and s in NFC for
+// Qwen's NFC normalizer). For a SentencePiece vocabulary Decode gives the
+// normalized text: spaces for "▁" (a literal "▁" in s too), and the "▁" the
+// normalizer prepends (Llama 2) as a leading space. The error is a
+// *MissingByteError when the vocabulary has no token for a byte or
+// character and no unknown token (never for GPT-2, Llama or Gemma, which
+// have all 256 byte symbols or byte tokens).
 //
 // Texts of a megabyte or more are cut at line breaks where the cut cannot
-// change the result and encoded on all cores.
+// change the result and encoded on all cores; the ids never depend on the
+// number of cores. Tokenizers whose pre-tokens may cross a line break
+// (SentencePiece without a pre-tokenizer, a prepended space) are encoded on
+// one core.
 func (v *Vocab) Encode(text string) ([]int, error) {
 	parts := v.cuts(text)
 	if len(parts) == 2 {
@@ -356,14 +457,16 @@ func (v *Vocab) Encode(text string) ([]int, error) {
 var parallelMin = 1 << 20
 
 // cuts returns the boundaries of the pieces Encode works on: 0, ..., len(s).
-// A cut goes right after a "\n" whose neighbours are not whitespace: the
-// pre-tokenizer then ends a pre-token there whether or not the text goes
-// on, so the pieces encode to the same ids as the whole. Cuts are not made
-// when a space is prepended to each segment (add_prefix_space) or when an
-// added token contains a newline.
+// A cut goes right after a "\n" whose neighbours are not whitespace and
+// that no added token absorbs (see safeCut): the pre-tokenizer then ends a
+// pre-token there whether or not the text goes on, so the pieces encode to
+// the same ids as the whole. Cuts are made only for pipelines where that
+// holds (see cutSafe), and not when an added token contains a newline or a
+// normalized added token strips whitespace.
 func (v *Vocab) cuts(s string) []int {
 	k := runtime.GOMAXPROCS(0)
-	if len(s) < parallelMin || k < 2 || v.m.prefixSpace || v.m.added.newline {
+	m := v.m
+	if len(s) < parallelMin || k < 2 || !m.cutSafe || m.added.newline || m.addedNorm.newline || m.addedNorm.lstrip {
 		return []int{0, len(s)}
 	}
 	out := []int{0}
@@ -375,7 +478,7 @@ func (v *Vocab) cuts(s string) []int {
 				break
 			}
 			i += n
-			if safeCut(s, i) {
+			if safeCut(s, i) && !m.added.lstripAt(s, i+1) {
 				out = append(out, i+1)
 				break
 			}
@@ -388,7 +491,9 @@ func (v *Vocab) cuts(s string) []int {
 	return out
 }
 
-// safeCut reports whether s may be cut after the newline at s[i].
+// safeCut reports whether s may be cut after the newline at s[i] as far as
+// the pre-tokenizer is concerned; an added token with lstrip right after
+// the newline would absorb it in the whole text, so cuts also check that.
 func safeCut(s string, i int) bool {
 	if i == 0 || i+1 >= len(s) {
 		return false
