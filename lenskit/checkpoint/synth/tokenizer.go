@@ -29,7 +29,8 @@ func byteSymbols() [256]string {
 // are the byte symbols in byte order (as in tiny-pl-gpt2), then one token per
 // merge, then "<|endoftext|>" as the last id. Merges join two byte symbols:
 // first "Ġ" + a lowercase letter, then pairs of lowercase letters, then any
-// other pairs, so small vocabularies look like text.
+// other pairs, so small vocabularies look like text; vocabularies larger
+// than all pairs (Llama 3's 128,256) go on with merged tokens + one symbol.
 func Tokens(size int) (tokens []string, merges [][2]string) {
 	sym := byteSymbols()
 	tokens = append(tokens, sym[:]...)
@@ -55,16 +56,25 @@ func Tokens(size int) (tokens []string, merges [][2]string) {
 			add(sym[a], sym[b])
 		}
 	}
+	for i := 256; len(merges) < want && i < len(tokens); i++ {
+		for b := 0; b < 256 && len(merges) < want; b++ {
+			add(tokens[i], sym[b])
+		}
+	}
 	return append(tokens, "<|endoftext|>"), merges
 }
+
+// maxTokenizer bounds WriteTokenizer's vocabularies (Gemma's 262,208 and
+// more fit).
+const maxTokenizer = 1 << 20
 
 // WriteTokenizer writes vocab.json, merges.txt, tokenizer.json and
 // tokenizer_config.json for the synthetic byte-level BPE vocabulary of size
 // entries (see Tokens). Every merge joins two existing tokens into a new one,
 // so the files are a valid GPT-2 tokenizer, if not a useful one.
 func WriteTokenizer(dir string, size int) error {
-	if size < 257 || size > 256+256*256+1 {
-		return fmt.Errorf("synth: vocabulary of %d entries: want 257 … %d", size, 256+256*256+1)
+	if size < 257 || size > maxTokenizer {
+		return fmt.Errorf("synth: vocabulary of %d entries: want 257 … %d", size, maxTokenizer)
 	}
 	tokens, merges := Tokens(size)
 	vocab := make(map[string]int, len(tokens))
