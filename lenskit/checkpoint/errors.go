@@ -3,6 +3,13 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/types"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // Sentinel faults, for errors.Is. Every error this package returns for bad
@@ -24,6 +31,11 @@ var (
 	// deliberately does not handle (TorchScript, compressed zip entries,
 	// non-contiguous tensors, pickled classes outside the allow-list).
 	ErrUnsupported = errors.New("unsupported")
+	// ErrLimit: input that would take more memory, time or disk than its
+	// size justifies — a pickle whose opcodes would make the unpickler
+	// allocate far more than a state dict needs, a download larger than
+	// the hub announced — refused before the work is done.
+	ErrLimit = errors.New("over a safety limit")
 	// ErrNoWeights: a directory without any weights file this package reads.
 	ErrNoWeights = errors.New("no weights file")
 	// ErrNotCached: HF_HUB_OFFLINE (or WithOffline) is set and the model is
@@ -45,7 +57,7 @@ type FileError struct {
 
 func (e *FileError) Error() string {
 	if e.Tensor != "" {
-		return fmt.Sprintf("checkpoint: %s: tensor %q: %v", e.File, e.Tensor, e.Err)
+		return fmt.Sprintf("checkpoint: %s: tensor %s: %v", e.File, untrusted.Quote(e.Tensor), e.Err)
 	}
 	return fmt.Sprintf("checkpoint: %s: %v", e.File, e.Err)
 }
@@ -61,10 +73,90 @@ func fault(file, tensor string, kind error, format string, args ...any) *FileErr
 
 // isFault reports whether err already says what kind of fault it is.
 func isFault(err error) bool {
-	for _, k := range []error{ErrTruncated, ErrMalformed, ErrOffsets, ErrDType, ErrUnsupported} {
+	for _, k := range []error{ErrTruncated, ErrMalformed, ErrOffsets, ErrDType, ErrUnsupported, ErrLimit} {
 		if errors.Is(err, k) {
 			return true
 		}
 	}
 	return false
+}
+
+// quoteMessage keeps a message from another library (gopickle prints
+// values from the stream with %#v) to a short prefix, escaped when it holds
+// anything but printable text.
+func quoteMessage(s string) string {
+	const max = 200
+	if len(s) <= max && strconv.CanBackquote(s) {
+		return s
+	}
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > max-4 && cut > 0 && s[cut]&0xc0 == 0x80 {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// describe names an unpickled value for an error message in bounded space
+// and time, whatever the pickle built: strings and bytes as a short quoted
+// prefix, numbers as themselves (or their size), containers by kind, length
+// and at most their first three elements, one level deep.
+func describe(v any) string {
+	var b strings.Builder
+	describeTo(&b, v, 1)
+	return b.String()
+}
+
+func describeTo(b *strings.Builder, v any, depth int) {
+	elems := func(kind string, n int, get func(i int) any) {
+		fmt.Fprintf(b, "%s of %d", kind, n)
+		if depth <= 0 || n == 0 {
+			return
+		}
+		b.WriteString(" (")
+		for i := range min(n, 3) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			describeTo(b, get(i), depth-1)
+		}
+		if n > 3 {
+			b.WriteString(", …")
+		}
+		b.WriteString(")")
+	}
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("None")
+	case string:
+		b.WriteString(untrusted.Quote(x))
+	case []byte:
+		b.WriteString("bytes " + untrusted.QuoteBytes(x))
+	case bool, int, float64:
+		fmt.Fprint(b, x)
+	case *big.Int:
+		if x.BitLen() <= 64 {
+			b.WriteString(x.String())
+		} else {
+			fmt.Fprintf(b, "an integer of %d bits", x.BitLen())
+		}
+	case *types.Tuple:
+		elems("tuple", x.Len(), x.Get)
+	case *types.List:
+		elems("list", x.Len(), x.Get)
+	case *types.Dict:
+		fmt.Fprintf(b, "dict of %d", x.Len())
+	case *types.OrderedDict:
+		fmt.Fprintf(b, "OrderedDict of %d", x.Len())
+	case *storageRef:
+		fmt.Fprintf(b, "storage %s", untrusted.Quote(x.key))
+	case *storageClass:
+		fmt.Fprintf(b, "storage class %s", x.dtype)
+	case *pickledTensor:
+		b.WriteString("a tensor")
+	default:
+		fmt.Fprintf(b, "a %T", v)
+	}
 }

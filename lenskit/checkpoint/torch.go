@@ -11,6 +11,8 @@ import (
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // storageDTypes maps the storage classes torch.save names in its pickles to
@@ -57,19 +59,19 @@ func (rebuildTensor) Call(args ...any) (any, error) {
 	}
 	st, ok := args[0].(*storageRef)
 	if !ok {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: first argument is %T, not a storage", args[0])
+		return nil, fmt.Errorf("_rebuild_tensor_v2: first argument is %s, not a storage", describe(args[0]))
 	}
 	off, ok := args[1].(int)
 	if !ok || off < 0 {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: storage offset %v", args[1])
+		return nil, fmt.Errorf("_rebuild_tensor_v2: storage offset %s", describe(args[1]))
 	}
 	shape, err := intTuple(args[2])
 	if err != nil {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: size: %v", err)
+		return nil, fmt.Errorf("_rebuild_tensor_v2: size: %w", err)
 	}
 	stride, err := intTuple(args[3])
 	if err != nil {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: stride: %v", err)
+		return nil, fmt.Errorf("_rebuild_tensor_v2: stride: %w", err)
 	}
 	if len(stride) != len(shape) {
 		return nil, fmt.Errorf("_rebuild_tensor_v2: size %v and stride %v differ in length", shape, stride)
@@ -87,21 +89,28 @@ func (rebuildParameter) Call(args ...any) (any, error) {
 		return nil, fmt.Errorf("_rebuild_parameter without arguments")
 	}
 	if _, ok := args[0].(*pickledTensor); !ok {
-		return nil, fmt.Errorf("_rebuild_parameter of %T, not a tensor", args[0])
+		return nil, fmt.Errorf("_rebuild_parameter of %s, not a tensor", describe(args[0]))
 	}
 	return args[0], nil
 }
 
+// intTuple reads a size or stride tuple. Its length is checked before
+// anything is allocated for it: scanPickle charges each rebuild call for at
+// most maxPickleDims dimensions, and one long tuple referenced from the memo
+// by every call would otherwise cost its length each time.
 func intTuple(v any) ([]int, error) {
 	t, ok := v.(*types.Tuple)
 	if !ok {
-		return nil, fmt.Errorf("%T, not a tuple", v)
+		return nil, fmt.Errorf("%s, not a tuple", describe(v))
+	}
+	if t.Len() > maxPickleDims {
+		return nil, fmt.Errorf("%w: %d dimensions (at most %d accepted)", ErrLimit, t.Len(), maxPickleDims)
 	}
 	out := make([]int, t.Len())
 	for i := range out {
 		x, ok := t.Get(i).(int)
 		if !ok || x < 0 {
-			return nil, fmt.Errorf("element %d is %v, not a non-negative int", i, t.Get(i))
+			return nil, fmt.Errorf("element %d is %s, not a non-negative int", i, describe(t.Get(i)))
 		}
 		out[i] = x
 	}
@@ -127,18 +136,19 @@ func findClass(module, name string) (any, error) {
 			return &storageClass{dt}, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: pickle refers to %s.%s, which is not among the classes a state dict uses", ErrUnsupported, module, name)
+	return nil, fmt.Errorf("%w: pickle refers to %s, which is not among the classes a state dict uses", ErrUnsupported, untrusted.Name(module+"."+name))
 }
 
 // unpickle runs gopickle over a stream already checked by scanPickle.
 // gopickle panics on a few malformed inputs that scanPickle cannot rule out
 // without re-implementing it (for instance a dict key of an unhashable type);
 // such a panic is turned into an ErrMalformed error here so that a damaged
-// file never takes the program down.
+// file never takes the program down. gopickle's own error messages print
+// values from the stream with %#v; only a short prefix of them is kept.
 func unpickle(p []byte, persistent func(any) (any, error)) (result any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			result, err = nil, fmt.Errorf("%w: pickle: %v", ErrMalformed, r)
+			result, err = nil, fmt.Errorf("%w: pickle: %s", ErrMalformed, quoteMessage(fmt.Sprint(r)))
 		}
 	}()
 	u := pickle.NewUnpickler(bytes.NewReader(p))
@@ -146,7 +156,7 @@ func unpickle(p []byte, persistent func(any) (any, error)) (result any, err erro
 	u.PersistentLoad = persistent
 	result, err = u.Load()
 	if err != nil && !isFault(err) {
-		err = fmt.Errorf("%w: pickle: %v", ErrMalformed, err)
+		err = fmt.Errorf("%w: pickle: %s", ErrMalformed, quoteMessage(err.Error()))
 	}
 	return result, err
 }
@@ -156,16 +166,16 @@ func unpickle(p []byte, persistent func(any) (any, error)) (result any, err erro
 func storageID(pid any) (*storageRef, error) {
 	t, ok := pid.(*types.Tuple)
 	if !ok || t.Len() < 5 {
-		return nil, fmt.Errorf("%w: persistent id %v is not a storage tuple", ErrMalformed, pid)
+		return nil, fmt.Errorf("%w: persistent id %s is not a storage tuple", ErrMalformed, describe(pid))
 	}
 	if s, _ := t.Get(0).(string); s != "storage" {
-		return nil, fmt.Errorf("%w: persistent id of kind %v", ErrUnsupported, t.Get(0))
+		return nil, fmt.Errorf("%w: persistent id of kind %s", ErrUnsupported, describe(t.Get(0)))
 	}
 	cls, ok1 := t.Get(1).(*storageClass)
 	key, ok2 := t.Get(2).(string)
 	numel, ok3 := t.Get(4).(int)
 	if !ok1 || !ok2 || !ok3 || numel < 0 {
-		return nil, fmt.Errorf("%w: storage tuple (%v, %v, %v, %v)", ErrMalformed, t.Get(1), t.Get(2), t.Get(3), t.Get(4))
+		return nil, fmt.Errorf("%w: storage tuple (%s, %s, %s, %s)", ErrMalformed, describe(t.Get(1)), describe(t.Get(2)), describe(t.Get(3)), describe(t.Get(4)))
 	}
 	if t.Len() > 5 && t.Get(5) != nil {
 		return nil, fmt.Errorf("%w: storage view metadata (torch < 1.0 checkpoints)", ErrUnsupported)
@@ -214,10 +224,10 @@ func parseTorchZip(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) 
 		base := f.Name[strings.LastIndexByte(f.Name, '/')+1:]
 		switch base {
 		case "constants.pkl":
-			return nil, fault(file, "", ErrUnsupported, "TorchScript archive (%s); save the state_dict() instead", f.Name)
+			return nil, fault(file, "", ErrUnsupported, "TorchScript archive (%s); save the state_dict() instead", untrusted.Name(f.Name))
 		case "data.pkl":
 			if pkl != nil {
-				return nil, fault(file, "", ErrMalformed, "two pickles, %s and %s", pkl.Name, f.Name)
+				return nil, fault(file, "", ErrMalformed, "two pickles, %s and %s", untrusted.Name(pkl.Name), untrusted.Name(f.Name))
 			}
 			pkl = f
 		}
@@ -229,32 +239,32 @@ func parseTorchZip(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) 
 	if bo, ok := entries[prefix+"byteorder"]; ok {
 		b, err := readSmallEntry(bo, 16)
 		if err == nil && strings.TrimSpace(string(b)) != "little" {
-			return nil, fault(file, "", ErrUnsupported, "byte order %q", strings.TrimSpace(string(b)))
+			return nil, fault(file, "", ErrUnsupported, "byte order %s", untrusted.Quote(strings.TrimSpace(string(b))))
 		}
 	}
 	p, err := readSmallEntry(pkl, MaxPickle)
 	if err != nil {
-		return nil, fault(file, "", ErrMalformed, "%s: %v", pkl.Name, err)
+		return nil, fault(file, "", ErrMalformed, "%s: %v", untrusted.Name(pkl.Name), err)
 	}
 	if _, err := scanPickle(p); err != nil {
-		return nil, &FileError{File: file, Err: fmt.Errorf("%s: %w", pkl.Name, err)}
+		return nil, &FileError{File: file, Err: fmt.Errorf("%s: %w", untrusted.Name(pkl.Name), err)}
 	}
-	return loadPickle(file, pkl.Name, p, func(ref *storageRef) ([]byte, error) {
+	return loadPickle(file, untrusted.Name(pkl.Name), p, func(ref *storageRef) ([]byte, error) {
 		name := prefix + "data/" + ref.key
 		f, ok := entries[name]
 		if !ok {
-			return nil, fmt.Errorf("%w: storage %q has no entry %s", ErrMalformed, ref.key, name)
+			return nil, fmt.Errorf("%w: storage %s has no entry %s", ErrMalformed, untrusted.Quote(ref.key), untrusted.Name(name))
 		}
 		if f.Method != zip.Store {
-			return nil, fmt.Errorf("%w: storage entry %s is compressed (torch.save stores them uncompressed)", ErrUnsupported, name)
+			return nil, fmt.Errorf("%w: storage entry %s is compressed (torch.save stores them uncompressed)", ErrUnsupported, untrusted.Name(name))
 		}
 		off, err := f.DataOffset()
 		if err != nil {
-			return nil, fmt.Errorf("%w: storage entry %s: %v", ErrMalformed, name, err)
+			return nil, fmt.Errorf("%w: storage entry %s: %v", ErrMalformed, untrusted.Name(name), err)
 		}
 		size := f.CompressedSize64
 		if f.UncompressedSize64 != size || off < 0 || uint64(off) > uint64(len(data)) || size > uint64(len(data))-uint64(off) {
-			return nil, fmt.Errorf("%w: storage entry %s: %d bytes at offset %d in a %d-byte file", ErrOffsets, name, size, off, len(data))
+			return nil, fmt.Errorf("%w: storage entry %s: %d bytes at offset %d in a %d-byte file", ErrOffsets, untrusted.Name(name), size, off, len(data))
 		}
 		return data[off : off+int64(size) : off+int64(size)], nil
 	})
@@ -273,7 +283,7 @@ func (refs storageRefs) declare(pid any) (ref *storageRef, seen bool, err error)
 	}
 	if old, ok := refs[ref.key]; ok {
 		if old.dtype != ref.dtype || old.numel != ref.numel {
-			return nil, true, fmt.Errorf("%w: storage %q declared twice with different types", ErrMalformed, ref.key)
+			return nil, true, fmt.Errorf("%w: storage %s declared twice with different types", ErrMalformed, untrusted.Quote(ref.key))
 		}
 		return old, true, nil
 	}
@@ -301,7 +311,7 @@ func loadPickle(file, pklName string, p []byte, storage func(*storageRef) ([]byt
 			return nil, err
 		}
 		if need > uint64(len(buf)) {
-			return nil, fmt.Errorf("%w: storage %q holds %d bytes, its %d %s elements need %d", ErrOffsets, ref.key, len(buf), ref.numel, ref.dtype, need)
+			return nil, fmt.Errorf("%w: storage %s holds %d bytes, its %d %s elements need %d", ErrOffsets, untrusted.Quote(ref.key), len(buf), ref.numel, ref.dtype, need)
 		}
 		storages[ref.key] = buf[:need:need]
 		return ref, nil
@@ -316,7 +326,7 @@ func loadPickle(file, pklName string, p []byte, storage func(*storageRef) ([]byt
 func storageBytes(ref *storageRef) (uint64, error) {
 	n := uint64(ref.numel) * uint64(ref.dtype.Size())
 	if ref.numel > maxElements || n/uint64(ref.dtype.Size()) != uint64(ref.numel) {
-		return 0, fmt.Errorf("%w: storage %q of %d elements is too large", ErrOffsets, ref.key, ref.numel)
+		return 0, fmt.Errorf("%w: storage %s of %d elements is too large", ErrOffsets, untrusted.Quote(ref.key), ref.numel)
 	}
 	return n, nil
 }
@@ -349,12 +359,9 @@ var (
 func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, error) {
 	pos := 0
 	next := func(what string) (any, error) {
-		n, err := scanPickle(data[pos:])
+		n, err := scanPickle(data[pos:]) // at most MaxPickle bytes
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		if n > MaxPickle {
-			return nil, fmt.Errorf("%w: %s: pickle of %d bytes, more than %d accepted", ErrMalformed, what, n, MaxPickle)
 		}
 		p := data[pos : pos+n]
 		pos += n
@@ -372,17 +379,14 @@ func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, erro
 		return nil, &FileError{File: file, Err: err}
 	}
 	if proto != legacyProtocol {
-		return nil, fault(file, "", ErrUnsupported, "torch serialization protocol %v", proto)
+		return nil, fault(file, "", ErrUnsupported, "torch serialization protocol %s", describe(proto))
 	}
 	if _, err := next("system info"); err != nil {
 		return nil, &FileError{File: file, Err: err}
 	}
-	n, err := scanPickle(data[pos:])
+	n, err := scanPickle(data[pos:]) // at most MaxPickle bytes
 	if err != nil {
 		return nil, &FileError{File: file, Err: fmt.Errorf("state dict: %w", err)}
-	}
-	if n > MaxPickle {
-		return nil, fault(file, "", ErrMalformed, "state dict pickle of %d bytes, more than %d accepted", n, MaxPickle)
 	}
 	refs := make(storageRefs)
 	obj, err := unpickle(data[pos:pos+n], func(pid any) (any, error) {
@@ -399,24 +403,24 @@ func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, erro
 	}
 	keys, ok := keysObj.(*types.List)
 	if !ok {
-		return nil, fault(file, "", ErrMalformed, "storage key list is %T", keysObj)
+		return nil, fault(file, "", ErrMalformed, "storage key list is %s", describe(keysObj))
 	}
 	storages := make(map[string][]byte, len(refs))
 	for _, k := range *keys {
 		key, ok := k.(string)
 		if !ok {
-			return nil, fault(file, "", ErrMalformed, "storage key %v is not a string", k)
+			return nil, fault(file, "", ErrMalformed, "storage key %s is not a string", describe(k))
 		}
 		ref, ok := refs[key]
 		if !ok {
-			return nil, fault(file, "", ErrMalformed, "storage %q listed but not used", key)
+			return nil, fault(file, "", ErrMalformed, "storage %s listed but not used", untrusted.Quote(key))
 		}
 		if _, dup := storages[key]; dup {
-			return nil, fault(file, "", ErrMalformed, "storage %q listed twice", key)
+			return nil, fault(file, "", ErrMalformed, "storage %s listed twice", untrusted.Quote(key))
 		}
 		var cnt [8]byte
 		if len(data)-pos < 8 {
-			return nil, fault(file, "", ErrTruncated, "storage %q: no element count at byte %d", key, pos)
+			return nil, fault(file, "", ErrTruncated, "storage %s: no element count at byte %d", untrusted.Quote(key), pos)
 		}
 		if _, err := ra.ReadAt(cnt[:], int64(pos)); err != nil {
 			return nil, &FileError{File: file, Err: err}
@@ -424,14 +428,14 @@ func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, erro
 		count := binary.LittleEndian.Uint64(cnt[:])
 		pos += 8
 		if count != uint64(ref.numel) {
-			return nil, fault(file, "", ErrMalformed, "storage %q has %d elements, the pickle says %d", key, count, ref.numel)
+			return nil, fault(file, "", ErrMalformed, "storage %s has %d elements, the pickle says %d", untrusted.Quote(key), count, ref.numel)
 		}
 		size, err := storageBytes(ref)
 		if err != nil {
 			return nil, &FileError{File: file, Err: err}
 		}
 		if size > uint64(len(data)-pos) {
-			return nil, fault(file, "", ErrTruncated, "storage %q needs %d bytes at byte %d, the file has %d", key, size, pos, len(data)-pos)
+			return nil, fault(file, "", ErrTruncated, "storage %s needs %d bytes at byte %d, the file has %d", untrusted.Quote(key), size, pos, len(data)-pos)
 		}
 		storages[key] = data[pos : pos+int(size) : pos+int(size)]
 		pos += int(size)
@@ -446,7 +450,7 @@ func parseTorchLegacy(file string, data []byte, ra io.ReaderAt) ([]*Tensor, erro
 func tensorsFromStateDict(file string, obj any, storages map[string][]byte) ([]*Tensor, error) {
 	items, ok := dictItems(obj)
 	if !ok {
-		return nil, fault(file, "", ErrMalformed, "pickle holds a %T, not a state dict", obj)
+		return nil, fault(file, "", ErrMalformed, "pickle holds %s, not a state dict", describe(obj))
 	}
 	hasTensor := false
 	for _, kv := range items {
@@ -474,7 +478,7 @@ func tensorsFromStateDict(file string, obj any, storages map[string][]byte) ([]*
 		}
 		name, ok := kv[0].(string)
 		if !ok || name == "" {
-			return nil, fault(file, "", ErrMalformed, "state dict key %v is not a tensor name", kv[0])
+			return nil, fault(file, "", ErrMalformed, "state dict key %s is not a tensor name", describe(kv[0]))
 		}
 		if seen[name] {
 			return nil, fault(file, name, ErrMalformed, "appears twice")
@@ -511,7 +515,7 @@ func dictItems(obj any) ([][2]any, bool) {
 func tensorFromPickled(file, name string, pt *pickledTensor, storages map[string][]byte) (*Tensor, error) {
 	buf, ok := storages[pt.storage.key]
 	if !ok {
-		return nil, fault(file, name, ErrMalformed, "storage %q has no data", pt.storage.key)
+		return nil, fault(file, name, ErrMalformed, "storage %s has no data", untrusted.Quote(pt.storage.key))
 	}
 	count, err := numElements(pt.shape, maxElements)
 	if err != nil {
@@ -527,8 +531,8 @@ func tensorFromPickled(file, name string, pt *pickledTensor, storages map[string
 		want *= pt.shape[i]
 	}
 	if pt.offset > pt.storage.numel || count > pt.storage.numel-pt.offset {
-		return nil, fault(file, name, ErrOffsets, "elements [%d, %d+%d) outside storage %q of %d elements",
-			pt.offset, pt.offset, count, pt.storage.key, pt.storage.numel)
+		return nil, fault(file, name, ErrOffsets, "elements [%d, %d+%d) outside storage %s of %d elements",
+			pt.offset, pt.offset, count, untrusted.Quote(pt.storage.key), pt.storage.numel)
 	}
 	es := pt.storage.dtype.Size()
 	begin, end := pt.offset*es, (pt.offset+count)*es

@@ -2,6 +2,7 @@ package untrusted
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -39,4 +40,21 @@ func cut(s string) int {
 		}
 	}
 	return MaxQuoted // not UTF-8 there anyway: cut anywhere
+}
+
+// Name returns s unchanged when it is a short, plain name — at most
+// MaxQuoted bytes of letters, digits and . _ - / : @ + — so that ordinary
+// file and entry names read as themselves in messages, and Quote(s)
+// otherwise.
+func Name(s string) string {
+	if len(s) == 0 || len(s) > MaxQuoted {
+		return Quote(s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/:@+", c) >= 0) {
+			return Quote(s)
+		}
+	}
+	return s
 }

@@ -87,3 +87,19 @@ func TestOpen(t *testing.T) {
 		t.Errorf("ReadFile of a FIFO: %v", err)
 	}
 }
+
+func TestName(t *testing.T) {
+	for in, want := range map[string]string{
+		"archive/data.pkl":         "archive/data.pkl",
+		"model-00001-of-00002.bin": "model-00001-of-00002.bin",
+		"":                         `""`,
+		"a b":                      `"a b"`,
+		"x\x1b[31m":                `"x\x1b[31m"`,
+		strings.Repeat("d", 41):    `"` + strings.Repeat("d", 40) + `"… (41 bytes)`,
+		"ł":                        `"ł"`,
+	} {
+		if got := Name(in); got != want {
+			t.Errorf("Name(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
