@@ -1,0 +1,225 @@
+package forward
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"lenskit.dev/lenskit/checkpoint"
+	"lenskit.dev/lenskit/checkpoint/synth"
+	"lenskit.dev/lenskit/weights"
+)
+
+// refLens reads one residual row through the final LayerNorm with that
+// row's own statistics and W_U, as log-probabilities (float64).
+func refLens(c refConfig, get rawGetter, row [][]float64) [][]float64 {
+	final := refLayerNorm(row, get, c.prefix+"ln_f", c.eps)
+	u, _ := get(c.prefix + "wte.weight")
+	out := make([][]float64, len(row))
+	for p := range row {
+		out[p] = make([]float64, c.vocab)
+		for v := range c.vocab {
+			s := 0.0
+			for i := range c.dModel {
+				s += final[p][i] * u[v*c.dModel+i]
+			}
+			out[p][v] = s
+		}
+		logSoftmax(out[p])
+	}
+	return out
+}
+
+func logSoftmax(x []float64) {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, v)
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(v - m)
+	}
+	l := m + math.Log(s)
+	for i := range x {
+		x[i] -= l
+	}
+}
+
+// TestLensLastRowIsTheModel: the lens's last row is the model's own
+// next-token distribution (log-softmax of the final logits), on both
+// embedded models.
+func TestLensLastRowIsTheModel(t *testing.T) {
+	for _, name := range []string{"tiny-pl-gpt2", "tiny-pl-llama"} {
+		t.Run(name, func(t *testing.T) {
+			w, f := embeddedModel(t, name)
+			ids := randomIDs(3, 12, w.Arch().Vocab)
+			tr, err := f.Run([][]int{ids}, Want{Logits: true, Lens: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			V := w.Arch().Vocab
+			last := tr[0].LensLogProbs[len(tr[0].LensLogProbs)-1]
+			for p := range len(ids) {
+				want := make([]float64, V)
+				for v := range V {
+					want[v] = float64(tr[0].Logits[p*V+v])
+				}
+				logSoftmax(want)
+				if e := relErr(last[p*V:(p+1)*V], [][]float64{want}); e > 1e-5 {
+					t.Errorf("position %d: last lens row differs from the model's distribution: relative error %.3g", p, e)
+				}
+			}
+			l, err := ReadLens(tr[0], 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Rows) != 1+2*w.Arch().Layers || l.Rows[0] != "embed" || l.Rows[len(l.Rows)-1] != RowName(2*w.Arch().Layers) {
+				t.Errorf("rows %v", l.Rows)
+			}
+			// The top token of the last row is the argmax of the logits,
+			// and probabilities are sorted and sum to at most 1.
+			for p := range len(ids) {
+				best := 0
+				for v := range V {
+					if tr[0].Logits[p*V+v] > tr[0].Logits[p*V+best] {
+						best = v
+					}
+				}
+				c := l.Cells[len(l.Rows)-1][p]
+				if c.Top[0].ID != best {
+					t.Errorf("position %d: top token %d, argmax of the logits %d", p, c.Top[0].ID, best)
+				}
+				sum := 0.0
+				for i, tp := range c.Top {
+					sum += tp.P
+					if i > 0 && tp.P > c.Top[i-1].P {
+						t.Errorf("position %d: top tokens not sorted", p)
+					}
+				}
+				if sum > 1+1e-6 || len(c.Top) != 10 {
+					t.Errorf("position %d: %d top tokens summing to %v", p, len(c.Top), sum)
+				}
+				if c.KL != 0 {
+					t.Errorf("last row KL to itself = %v", c.KL)
+				}
+				if p+1 < len(ids) {
+					if c.NextRank < 1 || (c.NextRank == 1) != (ids[p+1] == best) {
+						t.Errorf("position %d: rank of the next token %d (next %d, best %d)", p, c.NextRank, ids[p+1], best)
+					}
+				} else if c.NextRank != 0 {
+					t.Errorf("last position has a next-token rank %d", c.NextRank)
+				}
+			}
+		})
+	}
+}
+
+// TestLensNormalisesEachRow uses a GPT-2 whose residual stream grows by
+// two orders of magnitude across layers (layer 0's MLP output scaled by
+// 300): every lens row must be the final norm applied with that row's own
+// statistics — what TransformerLens issue #1076 got wrong by reusing the
+// last layer's scale, which this model would make visible.
+func TestLensNormalisesEachRow(t *testing.T) {
+	dir := t.TempDir()
+	o := synth.Options{Shape: synth.Shape{Layers: 2, Heads: 2, DModel: 16, DFF: 32, Vocab: 64, Positions: 16}, Seed: 11,
+		Fill: func(name string, shape []int, dst []float32) {
+			if name == "h.0.mlp.c_proj.weight" || name == "h.0.mlp.c_proj.bias" {
+				for i := range dst {
+					dst[i] *= 300
+				}
+			}
+		}}
+	if err := synth.Write(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := weights.FromCheckpoint(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	f, err := New(w, "go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ids := randomIDs(4, 9, 64)
+	tr, err := f.Run([][]int{ids}, Want{Lens: true, Resid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gpt2Config(ck.Config(), "")
+	get := ckGetter(t, ck)
+	_, rows := refForward(t, c, get, ids)
+	norm := func(r [][]float64) float64 {
+		s := 0.0
+		for _, v := range r[len(r)-1] {
+			s += v * v
+		}
+		return math.Sqrt(s)
+	}
+	if ratio := norm(rows[len(rows)-1]) / norm(rows[1]); ratio < 30 {
+		t.Fatalf("the test model's residual grows only %.1f× (want very different scales)", ratio)
+	}
+	for r := range rows {
+		want := refLens(c, get, rows[r])
+		if e := relErr(tr[0].LensLogProbs[r], want); e > 1e-4 {
+			t.Errorf("lens row %s: relative error %.3g against the row's own final norm", RowName(r), e)
+		}
+	}
+	// The same row read with the last layer's scale (the old bug) is far
+	// from what the lens returns: the test can tell the two apart.
+	buggy := buggyLens(c, get, rows[1], rows[len(rows)-1])
+	if e := relErr(tr[0].LensLogProbs[1], buggy); e < 1e-2 {
+		t.Errorf("lens row L0.attn is close to the last-scale reading (relative difference %.3g)", e)
+	} else {
+		t.Logf("the last-scale reading of L0.attn differs by %.3g (relative)", e)
+	}
+}
+
+// buggyLens normalises row with the statistics' scale of last: (x − μ_x)/σ_last·γ + β.
+func buggyLens(c refConfig, get rawGetter, row, last [][]float64) [][]float64 {
+	g, _ := get(c.prefix + "ln_f.weight")
+	b, _ := get(c.prefix + "ln_f.bias")
+	u, _ := get(c.prefix + "wte.weight")
+	stats := func(x []float64) (float64, float64) {
+		m := 0.0
+		for _, v := range x {
+			m += v
+		}
+		m /= float64(len(x))
+		s := 0.0
+		for _, v := range x {
+			s += (v - m) * (v - m)
+		}
+		return m, math.Sqrt(s/float64(len(x)) + c.eps)
+	}
+	out := make([][]float64, len(row))
+	for p := range row {
+		mu, _ := stats(row[p])
+		_, sd := stats(last[p])
+		out[p] = make([]float64, c.vocab)
+		for v := range c.vocab {
+			s := 0.0
+			for i := range c.dModel {
+				s += ((row[p][i]-mu)/sd*g[i] + b[i]) * u[v*c.dModel+i]
+			}
+			out[p][v] = s
+		}
+		logSoftmax(out[p])
+	}
+	return out
+}
+
+func TestRowNames(t *testing.T) {
+	got := []string{}
+	for r := range 5 {
+		got = append(got, RowName(r))
+	}
+	if s := strings.Join(got, " "); s != "embed L0.attn L0.mlp L1.attn L1.mlp" {
+		t.Errorf("row names %s", s)
+	}
+}
