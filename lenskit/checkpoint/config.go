@@ -45,7 +45,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fault(file, "", ErrMalformed, "not a JSON object: %v", err)
+		return nil, fault(file, "", ErrMalformed, "not a JSON object: %s", quoteMessage(err.Error()))
 	}
 	if raw == nil {
 		return nil, fault(file, "", ErrMalformed, "not a JSON object")
@@ -56,7 +56,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		if v, ok := raw[key]; ok && v != nil && err == nil {
 			s, ok := v.(string)
 			if !ok {
-				err = fault(file, "", ErrMalformed, "%s is %v, want a string", key, v)
+				err = fault(file, "", ErrMalformed, "%s is %s, want a string", key, describe(v))
 			}
 			*dst = s
 		}
@@ -74,7 +74,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 				i, perr = num.Int64()
 			}
 			if !ok || perr != nil || i < 0 || int64(int(i)) != i {
-				err = fault(file, "", ErrMalformed, "%s is %v, want a non-negative integer", key, v)
+				err = fault(file, "", ErrMalformed, "%s is %s, want a non-negative integer", key, describe(v))
 				return
 			}
 			*dst = int(i)
@@ -105,7 +105,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if v, ok := raw["tie_word_embeddings"]; ok && v != nil {
 		b, ok := v.(bool)
 		if !ok {
-			return nil, fault(file, "", ErrMalformed, "tie_word_embeddings is %v, want true or false", v)
+			return nil, fault(file, "", ErrMalformed, "tie_word_embeddings is %s, want true or false", describe(v))
 		}
 		c.TieWordEmbeddings = b
 	}
@@ -113,7 +113,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		num, ok := v.(json.Number)
 		f, perr := num.Float64()
 		if !ok || perr != nil {
-			return nil, fault(file, "", ErrMalformed, "layer_norm_epsilon is %v, want a number", v)
+			return nil, fault(file, "", ErrMalformed, "layer_norm_epsilon is %s, want a number", describe(v))
 		}
 		c.LayerNormEpsilon = f
 	}

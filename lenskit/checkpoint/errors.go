@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -156,6 +157,12 @@ func describeTo(b *strings.Builder, v any, depth int) {
 		fmt.Fprintf(b, "storage class %s", x.dtype)
 	case *pickledTensor:
 		b.WriteString("a tensor")
+	case json.Number:
+		b.WriteString(untrusted.Name(string(x)))
+	case []any:
+		elems("array", len(x), func(i int) any { return x[i] })
+	case map[string]any:
+		fmt.Fprintf(b, "an object of %d keys", len(x))
 	default:
 		fmt.Fprintf(b, "a %T", v)
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // MaxIndex bounds a shard index file (model.safetensors.index.json).
@@ -33,7 +35,7 @@ func ParseIndex(file string, data []byte) (*Index, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fault(file, "", ErrMalformed, "not an index: %v", err)
+		return nil, fault(file, "", ErrMalformed, "not an index: %s", quoteMessage(err.Error()))
 	}
 	if len(raw.WeightMap) == 0 {
 		return nil, fault(file, "", ErrMalformed, "no weight_map entries")
@@ -49,7 +51,7 @@ func ParseIndex(file string, data []byte) (*Index, error) {
 			if shard != nil {
 				s = *shard
 			}
-			return nil, fault(file, name, ErrMalformed, "shard %q is not a file name inside the checkpoint", s)
+			return nil, fault(file, name, ErrMalformed, "shard %s is not a file name inside the checkpoint", untrusted.Quote(s))
 		}
 		idx.WeightMap[name] = *shard
 		if !seen[*shard] {

@@ -8,12 +8,18 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // MaxSafetensorsHeader is the largest safetensors JSON header accepted, in
 // bytes: the limit the reference implementation uses (100 MB). A header that
 // claims more is rejected before anything is allocated for it.
 const MaxSafetensorsHeader = 100_000_000
+
+// maxDims bounds a tensor's number of dimensions, checked before a shape is
+// allocated (real tensors have at most a handful).
+const maxDims = 64
 
 // maxElements bounds a tensor's element count so that element count × dtype
 // size (at most 8) cannot overflow int.
@@ -68,12 +74,15 @@ func ParseSafetensors(file string, data []byte) ([]*Tensor, map[string]string, e
 		name, e := kv.name, kv.entry
 		dt := DType(e.DType)
 		if !dt.Known() {
-			return nil, nil, fault(file, name, ErrDType, "%q", e.DType)
+			return nil, nil, fault(file, name, ErrDType, "%s", untrusted.Quote(e.DType))
+		}
+		if len(e.Shape) > maxDims {
+			return nil, nil, fault(file, name, ErrMalformed, "shape of %d dimensions (at most %d accepted)", len(e.Shape), maxDims)
 		}
 		shape := make([]int, len(e.Shape))
 		for i, d := range e.Shape {
 			if d < 0 || d > maxElements {
-				return nil, nil, fault(file, name, ErrMalformed, "dimension %d out of range in shape %v", d, e.Shape)
+				return nil, nil, fault(file, name, ErrMalformed, "dimension %d out of range in shape %s", d, formatShape(e.Shape))
 			}
 			shape[i] = int(d)
 		}
@@ -89,7 +98,7 @@ func ParseSafetensors(file string, data []byte) ([]*Tensor, map[string]string, e
 			return nil, nil, fault(file, name, ErrOffsets, "data_offsets [%d, %d] are not a byte range", begin, end)
 		}
 		if want := int64(count) * int64(dt.Size()); end-begin != want {
-			return nil, nil, fault(file, name, ErrOffsets, "data_offsets [%d, %d] hold %d bytes, but %s%v needs %d", begin, end, end-begin, dt, shape, want)
+			return nil, nil, fault(file, name, ErrOffsets, "data_offsets [%d, %d] hold %d bytes, but %s%s needs %d", begin, end, end-begin, dt, formatShape(shape), want)
 		}
 		tensors = append(tensors, &Tensor{Name: name, DType: dt, Shape: shape, File: file})
 		spans = append(spans, span{begin, end, len(tensors) - 1})
@@ -104,8 +113,8 @@ func ParseSafetensors(file string, data []byte) ([]*Tensor, map[string]string, e
 	for i := 1; i < len(spans); i++ {
 		if spans[i].begin < spans[i-1].end {
 			a, b := spans[i-1], spans[i]
-			return nil, nil, fault(file, tensors[b.index].Name, ErrOffsets, "bytes [%d, %d] overlap tensor %q [%d, %d]",
-				b.begin, b.end, tensors[a.index].Name, a.begin, a.end)
+			return nil, nil, fault(file, tensors[b.index].Name, ErrOffsets, "bytes [%d, %d] overlap tensor %s [%d, %d]",
+				b.begin, b.end, untrusted.Quote(tensors[a.index].Name), a.begin, a.end)
 		}
 		tiled = tiled && spans[i].begin == spans[i-1].end
 	}
@@ -140,7 +149,7 @@ func parseSafetensorsHeader(header []byte) ([]namedEntry, map[string]string, err
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: header is not JSON: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: header is not JSON: %s", ErrMalformed, quoteMessage(err.Error()))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, nil, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
@@ -151,14 +160,14 @@ func parseSafetensorsHeader(header []byte) ([]namedEntry, map[string]string, err
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: header JSON: %v", ErrMalformed, err)
+			return nil, nil, fmt.Errorf("%w: header JSON: %s", ErrMalformed, quoteMessage(err.Error()))
 		}
 		name, ok := tok.(string)
 		if !ok {
 			return nil, nil, fmt.Errorf("%w: header JSON: expected a key", ErrMalformed)
 		}
 		if seen[name] {
-			return nil, nil, fmt.Errorf("%w: tensor %q appears twice in the header", ErrMalformed, name)
+			return nil, nil, fmt.Errorf("%w: tensor %s appears twice in the header", ErrMalformed, untrusted.Quote(name))
 		}
 		seen[name] = true
 		if name == "__metadata__" {
@@ -166,7 +175,7 @@ func parseSafetensorsHeader(header []byte) ([]namedEntry, map[string]string, err
 			// (some writers put numbers there) but keep only strings.
 			var raw map[string]any
 			if err := dec.Decode(&raw); err != nil {
-				return nil, nil, fmt.Errorf("%w: __metadata__: %v", ErrMalformed, err)
+				return nil, nil, fmt.Errorf("%w: __metadata__: %s", ErrMalformed, quoteMessage(err.Error()))
 			}
 			meta = make(map[string]string, len(raw))
 			for k, v := range raw {
@@ -181,15 +190,15 @@ func parseSafetensorsHeader(header []byte) ([]namedEntry, map[string]string, err
 		}
 		var e stEntry
 		if err := dec.Decode(&e); err != nil {
-			return nil, nil, fmt.Errorf("%w: tensor %q: %v", ErrMalformed, name, err)
+			return nil, nil, fmt.Errorf("%w: tensor %s: %s", ErrMalformed, untrusted.Quote(name), quoteMessage(err.Error()))
 		}
 		if e.DType == "" || e.DataOffsets == nil || e.Shape == nil {
-			return nil, nil, fmt.Errorf("%w: tensor %q: entry needs dtype, shape and data_offsets", ErrMalformed, name)
+			return nil, nil, fmt.Errorf("%w: tensor %s: entry needs dtype, shape and data_offsets", ErrMalformed, untrusted.Quote(name))
 		}
 		entries = append(entries, namedEntry{name, e})
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, nil, fmt.Errorf("%w: header JSON: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: header JSON: %s", ErrMalformed, quoteMessage(err.Error()))
 	}
 	if len(bytes.TrimSpace(trimmed[dec.InputOffset():])) != 0 {
 		return nil, nil, fmt.Errorf("%w: data after the header's JSON object", ErrMalformed)

@@ -2,8 +2,11 @@ package checkpoint
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"unsafe"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // A Tensor is one named array of a checkpoint. Opening a checkpoint creates
@@ -52,7 +55,7 @@ func (t *Tensor) Float32() ([]float32, error) {
 
 func (t *Tensor) decode() ([]float32, error) {
 	if !t.DType.Float() {
-		return nil, fmt.Errorf("checkpoint: %s: tensor %q has dtype %s, not a float type", t.File, t.Name, t.DType)
+		return nil, fmt.Errorf("checkpoint: %s: tensor %s has dtype %s, not a float type", t.File, untrusted.Quote(t.Name), t.DType)
 	}
 	n := t.NumElements()
 	if n == 0 {
@@ -63,7 +66,7 @@ func (t *Tensor) decode() ([]float32, error) {
 	}
 	out := make([]float32, n)
 	if err := decodeFloat32(t.DType, t.data, out); err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: tensor %q: %w", t.File, t.Name, err)
+		return nil, fmt.Errorf("checkpoint: %s: tensor %s: %w", t.File, untrusted.Quote(t.Name), err)
 	}
 	return out, nil
 }
@@ -71,7 +74,7 @@ func (t *Tensor) decode() ([]float32, error) {
 // String describes the tensor without its values, e.g.
 // `transformer.wte.weight F32[8192 256] (model.safetensors)`.
 func (t *Tensor) String() string {
-	return fmt.Sprintf("%s %s%v (%s)", t.Name, t.DType, t.Shape, t.File)
+	return fmt.Sprintf("%s %s%s (%s)", t.Name, t.DType, formatShape(t.Shape), t.File)
 }
 
 var littleEndian = func() bool {
@@ -85,12 +88,21 @@ func numElements(shape []int, limit int) (int, error) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("negative dimension %d in shape %v", d, shape)
+			return 0, fmt.Errorf("negative dimension %d in shape %s", d, formatShape(shape))
 		}
 		if d != 0 && n > limit/d {
-			return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
+			return 0, fmt.Errorf("shape %s has more than %d elements", formatShape(shape), limit)
 		}
 		n *= d
 	}
 	return n, nil
+}
+
+// formatShape prints a shape as fmt does ([8192 256]), but at most eight
+// dimensions of it, so that a message about a hostile header stays short.
+func formatShape[T int | int64](shape []T) string {
+	if len(shape) <= 8 {
+		return fmt.Sprint(shape)
+	}
+	return fmt.Sprintf("%v … (%d dimensions)]", strings.TrimSuffix(fmt.Sprint(shape[:8]), "]"), len(shape))
 }

@@ -3,6 +3,7 @@ package checkpoint_test
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -215,4 +216,64 @@ func zipWithout(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// Values from a file reach error messages only as a short escaped prefix:
+// a pickled tuple key holding a 30,000,000-byte string used to make a
+// 30,000,134-byte message. 3 MB of terminal escapes here.
+func TestErrorsQuoteHostileValues(t *testing.T) {
+	huge := strings.Repeat("\x1b[2J", 750_000)
+	binu := func(s string) []byte {
+		return append(binary.LittleEndian.AppendUint32([]byte{'X'}, uint32(len(s))), s...)
+	}
+	good := f32bytes(1, 2, 3, 4)
+	state := statePickle("FloatStorage", 4, 0, 4)
+	// The state dict's key "w" replaced by the tuple (huge,).
+	tupleKey := bytes.Replace(state, []byte("X\x01\x00\x00\x00w"), append(append([]byte("("), binu(huge)...), 't'), 1)
+	// A safetensors header whose one tensor has a huge name and a huge dtype.
+	hdr, _ := json.Marshal(map[string]any{huge: map[string]any{"dtype": huge, "shape": []int{1}, "data_offsets": []int{0, 4}}})
+	st := append(binary.LittleEndian.AppendUint64(nil, uint64(len(hdr))), hdr...)
+	st = append(st, 0, 0, 0, 0)
+	for _, c := range []struct {
+		name  string
+		parse func() error
+	}{
+		{"tuple key", func() error {
+			_, err := checkpoint.ParseTorch("bad.bin", torchZip(t, tupleKey, map[string][]byte{"0": good}, zip.Store))
+			return err
+		}},
+		{"persistent id", func() error {
+			p := append(append([]byte("\x80\x02("), binu(huge)...), "tQ."...)
+			_, err := checkpoint.ParseTorch("bad.bin", torchZip(t, p, nil, zip.Store))
+			return err
+		}},
+		{"REDUCE of a string (gopickle's %#v)", func() error {
+			p := append(append([]byte("\x80\x02("), binu(huge)...), "t)R."...)
+			_, err := checkpoint.ParseTorch("bad.bin", torchZip(t, p, nil, zip.Store))
+			return err
+		}},
+		{"foreign global", func() error {
+			p := []byte("\x80\x02c" + huge + "\nsystem\n.")
+			_, err := checkpoint.ParseTorch("bad.bin", torchZip(t, p, nil, zip.Store))
+			return err
+		}},
+		{"safetensors name and dtype", func() error {
+			_, _, err := checkpoint.ParseSafetensors("bad.safetensors", st)
+			return err
+		}},
+	} {
+		err := c.parse()
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		msg := err.Error()
+		if len(msg) > 1000 || strings.Contains(msg, "\x1b") {
+			t.Errorf("%s: %d-byte message with raw escapes: %.300q…", c.name, len(msg), msg)
+		}
+		if !strings.Contains(msg, `\x1b[2J`) {
+			t.Errorf("%s: the message shows no escaped prefix of the value: %q", c.name, msg)
+		}
+		t.Logf("%s: %s", c.name, msg)
+	}
 }
