@@ -55,6 +55,11 @@ type openResult struct {
 	VmRSSkB     int64
 	VmHWMkB     int64
 	Tensors     int
+	// With LENSKIT_OPEN_ACCESS set, the child then asks for the embedding,
+	// the unembedding and every layer's FFKeys and reports the memory
+	// after that, and whether each came back as aliased BF16.
+	AccessRSSkB int64
+	AccessBF16  bool
 }
 
 // BenchmarkOpenMedium measures opening a GPT-2-medium-shaped checkpoint
@@ -88,9 +93,9 @@ func BenchmarkOpenMedium(b *testing.B) {
 	b.ReportMetric(float64(r.VmHWMkB)/1024, "child-peak-RSS-MB")
 }
 
-func openInChild(dir string) (openResult, error) {
+func openInChild(dir string, env ...string) (openResult, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "LENSKIT_OPEN_CHILD="+dir)
+	cmd.Env = append(append(os.Environ(), "LENSKIT_OPEN_CHILD="+dir), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return openResult{}, fmt.Errorf("child: %v\n%s", err, out)
@@ -123,6 +128,30 @@ func TestOpenChild(t *testing.T) {
 	}
 	r := openResult{OpenSeconds: time.Since(start).Seconds(), Tensors: len(c.Names())}
 	r.VmRSSkB, r.VmHWMkB = procStatus(t)
+	if os.Getenv("LENSKIT_OPEN_ACCESS") != "" {
+		r.AccessBF16 = true
+		var keep []weights.Matrix
+		for _, get := range []func() (weights.Matrix, error){m.Embedding, m.Unembedding} {
+			x, err := get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep = append(keep, x)
+		}
+		for l := range m.Arch().Layers {
+			for rd := range m.Arch().Reads() {
+				x, err := m.FFKeys(l, rd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keep = append(keep, x)
+			}
+		}
+		for _, x := range keep {
+			r.AccessBF16 = r.AccessBF16 && x.IsBF16()
+		}
+		r.AccessRSSkB, _ = procStatus(t)
+	}
 	b, _ := json.Marshal(r)
 	fmt.Printf("LENSKIT_OPEN_RESULT %s\n", b)
 	m.Close()

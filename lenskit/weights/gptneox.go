@@ -197,6 +197,10 @@ func (m *gptNeoX) unembedding() (Matrix, error) {
 func (m *gptNeoX) ffKeys(l, _ int) (Matrix, error) { return largeMatrixOf(m.layers[l].in) }
 func (m *gptNeoX) ffValues(l int) (Matrix, error)  { return transposeLarge(m.layers[l].out) }
 
+// ffValue is column i of dense_4h_to_h: one neuron without transposing the
+// layer.
+func (m *gptNeoX) ffValue(l, i int) ([]float32, error) { return column(m.layers[l].out, i) }
+
 // qkvRow is the first row of part (0 Q, 1 K, 2 V) of head h in the fused
 // projection viewed as (heads, 3, head_dim).
 func (m *gptNeoX) qkvRow(part, h int) int { return (3*h + part) * m.a.DHead }

@@ -341,6 +341,9 @@ func (m *decoder) ffKeys(l, r int) (Matrix, error) {
 
 func (m *decoder) ffValues(l int) (Matrix, error) { return transposeLarge(m.layers[l].down) }
 
+// ffValue is column i of down_proj: one neuron without transposing the layer.
+func (m *decoder) ffValue(l, i int) ([]float32, error) { return column(m.layers[l].down, i) }
+
 func (m *decoder) wq(l, h int) (Matrix, error) {
 	return linearRowsT(m.layers[l].q, h*m.a.DHead, m.a.DHead)
 }

@@ -419,11 +419,21 @@ func (m *Model) FFValue(layer, i int) ([]float32, error) {
 	if err := m.checkNeuron(layer, i); err != nil {
 		return nil, err
 	}
+	if nv, ok := m.ad.(neuronValuer); ok {
+		return nv.ffValue(layer, i)
+	}
 	v, err := m.ad.ffValues(layer)
 	if err != nil {
 		return nil, err
 	}
 	return v.RowInto(make([]float32, v.Cols), i), nil
+}
+
+// neuronValuer is implemented by adapters whose files store the MLP output
+// weights d × d_ff (nn.Linear's down_proj): one neuron's value is a strided
+// gather of d elements there, where ffValues transposes the whole layer.
+type neuronValuer interface {
+	ffValue(layer, i int) ([]float32, error)
 }
 
 // WQ returns query head's query weights, DModel × DHead, as a float32
