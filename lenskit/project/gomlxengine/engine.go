@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 
@@ -112,7 +113,8 @@ func (e *Engine) Close() error {
 
 // MatMul returns x·w for x of n × d and w of d × m, computed by a graph
 // compiled once per (n, d, m). A large x (a model's E) stays on the device
-// for later calls.
+// for later calls. x may hold bfloat16 (see matMulBF16); w is used as
+// float32.
 func (e *Engine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 	if err := check("x", x); err != nil {
 		return weights.Matrix{}, e.errf("MatMul", err)
@@ -130,6 +132,13 @@ func (e *Engine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 	out := weights.NewMatrix(n, m)
 	if n == 0 || m == 0 || d == 0 {
 		return out, nil // all zeros; backends reject empty axes
+	}
+	w = w.F32()
+	if x.IsBF16() {
+		if err := e.matMulBF16(x, w, out); err != nil {
+			return weights.Matrix{}, e.errf("MatMul", fmt.Errorf("%v by %v: %w", x, w, err))
+		}
+		return out, nil
 	}
 	err := e.locked(func() error {
 		g, err := e.graph(graphKey{op: opMatMul, r: n, h: d, n: m}, buildMatMul)
@@ -178,6 +187,7 @@ func (e *Engine) ChunkMax(a, b weights.Matrix, chunk int) ([]float32, error) {
 	if a.Cols != b.Cols {
 		return nil, e.errf("ChunkMax", fmt.Errorf("widths differ: a is %v, b is %v", a, b))
 	}
+	a, b = a.F32(), b.F32() // factors, float32 in practice
 	if chunk <= 0 {
 		return nil, e.errf("ChunkMax", fmt.Errorf("chunk %d, want > 0", chunk))
 	}
@@ -279,8 +289,12 @@ func check(name string, m weights.Matrix) error {
 	if m.Rows < 0 || m.Cols < 0 {
 		return fmt.Errorf("%s has negative shape %d×%d", name, m.Rows, m.Cols)
 	}
-	if size, ok := mulOK(m.Rows, m.Cols); !ok || size != len(m.Data) {
-		return fmt.Errorf("%s is %d×%d but holds %d values", name, m.Rows, m.Cols, len(m.Data))
+	n := len(m.Data)
+	if m.IsBF16() {
+		n = len(m.BF16)
+	}
+	if size, ok := mulOK(m.Rows, m.Cols); !ok || size != n {
+		return fmt.Errorf("%s is %d×%d but holds %d values", name, m.Rows, m.Cols, n)
 	}
 	return nil
 }
@@ -305,6 +319,8 @@ type op int
 const (
 	opMatMul op = iota
 	opChunkMax
+	opMatMulBF16    // x and w bfloat16, float32 accumulation and output
+	opMatMulBF16F32 // x bfloat16 converted to float32, w float32
 )
 
 // graphKey identifies a compiled graph: MatMul of r×h by h×n, or ChunkMax
@@ -345,8 +361,13 @@ func (e *Engine) graph(k graphKey, build func(*graph.Graph, graphKey) *graph.Nod
 }
 
 func (k graphKey) String() string {
-	if k.op == opMatMul {
+	switch k.op {
+	case opMatMul:
 		return fmt.Sprintf("MatMul %d×%d · %d×%d", k.r, k.h, k.h, k.n)
+	case opMatMulBF16:
+		return fmt.Sprintf("MatMul %d×%d BF16 · %d×%d BF16", k.r, k.h, k.h, k.n)
+	case opMatMulBF16F32:
+		return fmt.Sprintf("MatMul %d×%d BF16 · %d×%d", k.r, k.h, k.h, k.n)
 	}
 	return fmt.Sprintf("ChunkMax %d×%d against %d×%d, chunk %d", k.r, k.h, k.n, k.h, k.chunk)
 }
@@ -417,9 +438,11 @@ func (e *Engine) run(g *graph.Graph, inputs []compute.Buffer, out []float32) err
 // address to a different matrix while the entry lives; fp catches the
 // common misuse of refilling the same slice.
 type cachedBuf struct {
-	ptr    *float32
+	ptr    unsafe.Pointer
+	n      int // values
+	size   int // bytes per value: 4 (float32) or 2 (bfloat16)
 	layout int // 0: as given; chunk > 0: interleaved for ChunkMax
-	data   []float32
+	data   any // the operand's slice
 	fp     fingerprint
 	buf    compute.Buffer
 	bytes  int // on the device
@@ -428,13 +451,39 @@ type cachedBuf struct {
 
 type fingerprint [33]uint32
 
-func fingerprintOf(data []float32) fingerprint {
+// element is the type of an operand's values: float32, or uint16 holding
+// bfloat16 bits.
+type element interface{ float32 | uint16 }
+
+func bitsOf[T element](v T) uint32 {
+	switch x := any(v).(type) {
+	case float32:
+		return math.Float32bits(x)
+	case uint16:
+		return uint32(x)
+	}
+	return 0
+}
+
+func fingerprintOf[T element](data []T) fingerprint {
 	var fp fingerprint
 	last := len(data) - 1
 	for i := range fp {
-		fp[i] = math.Float32bits(data[last*i/(len(fp)-1)])
+		fp[i] = bitsOf(data[last*i/(len(fp)-1)])
 	}
 	return fp
+}
+
+// flatOf returns data as the flat slice and shape the backend takes:
+// []float32 as Float32, bfloat16 bits as []bfloat16.BFloat16 (the same
+// memory).
+func flatOf[T element](data []T, rows, cols int) (any, shapes.Shape) {
+	switch d := any(data).(type) {
+	case []uint16:
+		return unsafe.Slice((*bfloat16.BFloat16)(unsafe.Pointer(unsafe.SliceData(d))), len(d)),
+			shapes.Make(dtypes.BFloat16, rows, cols)
+	}
+	return data, f32(rows, cols)
 }
 
 // upload returns a device buffer of shape rows × cols holding data, or, when
@@ -443,6 +492,14 @@ func fingerprintOf(data []float32) fingerprint {
 // time is kept for later calls with the same slice and layout, and released
 // by eviction instead. Called with e.mu held.
 func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill func() []float32) (compute.Buffer, func(), error) {
+	return upload(e, data, layout, rows, cols, cache, fill)
+}
+
+// upload is Engine.upload for float32 or bfloat16 operands (the latter
+// sent, and kept, as BFloat16).
+func upload[T element](e *Engine, data []T, layout, rows, cols int, cache bool, fill func() []T) (compute.Buffer, func(), error) {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
 	send := func() (compute.Buffer, error) {
 		dev := data
 		if fill != nil {
@@ -451,7 +508,8 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 		if len(dev) != rows*cols {
 			return nil, fmt.Errorf("device copy has %d values, want %d×%d", len(dev), rows, cols)
 		}
-		return e.backend.BufferFromFlatData(0, dev, f32(rows, cols))
+		flat, shape := flatOf(dev, rows, cols)
+		return e.backend.BufferFromFlatData(0, flat, shape)
 	}
 	if !cache || len(data) == 0 {
 		buf, err := send()
@@ -460,12 +518,12 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 		}
 		return buf, func() { _ = buf.Finalize() }, nil
 	}
-	ptr := unsafe.SliceData(data)
+	ptr := unsafe.Pointer(unsafe.SliceData(data))
 	fp := fingerprintOf(data)
 	// An address seen before may belong to a new allocation by now: the
 	// record holds no reference. Then the operand is kept one use early,
 	// which costs nothing but cache room.
-	so := seenOperand{uintptr(unsafe.Pointer(ptr)), len(data), layout, fp}
+	so := seenOperand{uintptr(ptr), len(data) * size, layout, fp}
 	if !e.seenBefore(so) {
 		buf, err := send()
 		if err != nil {
@@ -474,7 +532,7 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 		return buf, func() { _ = buf.Finalize() }, nil
 	}
 	for i, c := range e.bufs {
-		if c.ptr == ptr && c.layout == layout && len(c.data) == len(data) {
+		if c.ptr == ptr && c.layout == layout && c.n == len(data) && c.size == size {
 			if c.fp == fp {
 				c.used = e.clock
 				return c.buf, func() {}, nil
@@ -489,7 +547,7 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 	if err != nil {
 		return nil, nil, err
 	}
-	bytes := 4 * rows * cols
+	bytes := size * rows * cols
 	total := bytes
 	for _, c := range e.bufs {
 		total += c.bytes
@@ -507,14 +565,14 @@ func (e *Engine) upload(data []float32, layout, rows, cols int, cache bool, fill
 	if total > limit {
 		return buf, func() { _ = buf.Finalize() }, nil // too large to keep
 	}
-	e.bufs = append(e.bufs, &cachedBuf{ptr: ptr, layout: layout, data: data, fp: fp, buf: buf, bytes: bytes, used: e.clock})
+	e.bufs = append(e.bufs, &cachedBuf{ptr: ptr, n: len(data), size: size, layout: layout, data: data, fp: fp, buf: buf, bytes: bytes, used: e.clock})
 	return buf, func() {}, nil
 }
 
 // seenOperand records an operand sent to the device without keeping it.
 type seenOperand struct {
 	addr   uintptr
-	n      int
+	n      int // bytes
 	layout int
 	fp     fingerprint
 }
