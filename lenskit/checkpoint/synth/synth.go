@@ -14,6 +14,13 @@
 // Canonical names are transformers' GPT-2 names without the "transformer."
 // prefix: "wte.weight", "h.3.mlp.c_fc.weight", "ln_f.bias", and
 // "lm_head.weight" for an untied head.
+//
+// WriteFamily (family.go) does the same for the decoder families —
+// llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3 and
+// gpt_neox — in transformers' exact names and layouts, and returns the stored
+// values in mathematical form (Raw: per-head W_Q, W_K, W_V, W_O, neuron reads
+// and values, effective norm gains) for tests that compute views and forward
+// passes by an independent path.
 package synth
 
 import (
