@@ -349,7 +349,11 @@ try{window[%s].then(function(e){draw(e,0);},fail);}catch(e){fail(e);}})();`
 // once per page), the chart's options as JSON, and a script that draws into
 // an element with a unique id. Until the script runs — or when a notebook
 // viewer strips scripts — the element shows String's grid instead.
-func (h *Heatmap) HTML() string {
+func (h *Heatmap) HTML() string { return h.html(true) }
+
+// html renders the chart, with the ECharts library inlined when library is
+// set (see HTMLWithoutLibrary for outputs that leave it out).
+func (h *Heatmap) html(library bool) string {
 	if err := h.Validate(); err != nil {
 		return ErrorHTML(err)
 	}
@@ -371,8 +375,10 @@ func (h *Heatmap) HTML() string {
 		fmt.Fprintf(&b, `<pre style="font-size:11px;line-height:1.15;color:#333;margin:0">%s</pre>`, esc(h.String()))
 	}
 	b.WriteString(`</div><script>`)
-	b.WriteString(loaderJS())
-	b.WriteString("\n")
+	if library {
+		b.WriteString(loaderJS())
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, chartJS, idJSON, optJSON, tipJSON, globJSON)
 	b.WriteString(`</script></div>`)
 	return b.String()
