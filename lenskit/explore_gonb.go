@@ -1,0 +1,407 @@
+package lenskit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/comms"
+	"github.com/janpfeifer/gonb/gonbui/widgets"
+
+	"lenskit.dev/lenskit/view"
+)
+
+// The explorer in a GoNB notebook.
+//
+// How GoNB runs it (read from GoNB v0.11.4's source and checked in the
+// classic Notebook here): every cell is compiled into a program of its own
+// and run by the kernel, which executes one cell at a time (execute
+// requests queue) and routes the page's comm messages only to the program
+// of the cell that is running; the named pipes between the kernel and a
+// program close when it ends. So the explorer serves the page for as long
+// as its cell runs — cells run meanwhile wait their turn — and nothing can
+// keep serving after its cell ends: a program that left a child behind
+// would get no more messages from the page. Ending the explorer is one
+// click (Done), or the kernel's interrupt.
+//
+// Its output is a column of GoNB display blocks (gonbui.UpdateHTML), each
+// replaced on its own: the controls (with the widgets, the filter
+// switches and the page script), a status line, the model map, the table
+// and heatmap, the label form and the search. The page script sends every
+// click, switch and form entry to one comms address as JSON; the widgets
+// (gonbui/widgets Select, Slider and Button) report on their own
+// addresses. When it ends, every block is emptied and the last state is
+// displayed as static HTML, which the saved notebook keeps.
+//
+// Where the kernel was not started by a notebook server (nbconvert
+// --execute, where GoNB has no kernel id and so no page can connect), the
+// explorer renders the static state at once. With a server but no page
+// answering within ExploreWait, it does the same.
+
+// gonbFront renders into GoNB display blocks and talks to the page.
+type gonbFront struct {
+	x       *explorer
+	addr    string            // comms address of the page's events
+	widgets map[string]string // widget name → comms address
+	events  chan exploreEvent
+}
+
+func (g *gonbFront) blockID(block string) string { return g.x.id + "-" + block }
+
+func (g *gonbFront) update(block, html string) { gonbui.UpdateHTML(g.blockID(block), html) }
+
+func (g *gonbFront) sync(s exploreSync) {
+	msg := map[string]any{"head": s.Head, "neuron": s.Neuron, "index": strconv.Itoa(s.Index)}
+	if s.Widgets != nil {
+		w := map[string]string{}
+		for name, v := range s.Widgets {
+			if a, ok := g.widgets[name]; ok {
+				w[a] = strconv.Itoa(v)
+			}
+		}
+		msg["widgets"] = w
+	}
+	b, _ := json.Marshal(msg) // strings and maps of strings: no error
+	comms.Send(g.addr+"/state", string(b))
+}
+
+// nullFront renders nowhere: the static state is drawn from the explorer's
+// state at the end.
+type nullFront struct{}
+
+func (nullFront) update(string, string) {}
+func (nullFront) sync(exploreSync)      {}
+
+// runExplorer runs x where the program runs: a live notebook page, a
+// notebook run without a page, or a terminal.
+func runExplorer(x *explorer, out io.Writer) {
+	if !gonbui.IsNotebook {
+		x.front = nullFront{}
+		runTerminal(x, out)
+		return
+	}
+	if os.Getenv("GONB_JUPYTER_KERNEL_ID") == "" || gonbui.Error() != nil {
+		x.front = nullFront{}
+		x.handle()
+		x.waitJob()
+		view.Show(&Explorer{x: x})
+		return
+	}
+	g := &gonbFront{x: x, addr: "/lenskit/explore/" + x.id, widgets: map[string]string{}, events: make(chan exploreEvent, 1024)}
+	x.front = g
+	g.run()
+}
+
+// exploreBlocks are the blocks in the order they appear.
+var exploreBlocks = []string{blockControls, blockStatus, blockMap, blockResult, blockForm, blockSearch}
+
+func (g *gonbFront) run() {
+	x := g.x
+	// Interrupting the kernel ends the explorer like Done does; GoNB
+	// kills the program 5 s after the interrupt, which is ample.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	page := comms.Listen[string](g.addr)
+	go func() {
+		for s := range page.C {
+			var ev exploreEvent
+			if err := json.Unmarshal([]byte(s), &ev); err != nil {
+				ev = exploreEvent{Ev: "bad", Value: s}
+			}
+			g.events <- ev
+		}
+	}()
+	g.update(blockControls, g.controlsHTML())
+	g.update(blockStatus, fmt.Sprintf(`<div class="lkx lkx-dim" data-lkx-status="%s">lenskit explorer: waiting for the page…</div>`, x.id))
+	for _, b := range exploreBlocks[2:] {
+		g.update(b, "<div></div>")
+	}
+
+	// The page says hello once its script runs and GoNB's comms are up.
+	hello := time.NewTimer(x.wait)
+	defer hello.Stop()
+wait:
+	for {
+		select {
+		case ev := <-g.events:
+			if ev.Ev == "hello" {
+				break wait
+			}
+		case <-hello.C:
+			g.finish(fmt.Sprintf("no page answered within %v (no browser is showing this notebook)", x.wait))
+			return
+		case <-sigs:
+			g.finish("interrupted")
+			return
+		}
+	}
+	if err := g.makeWidgets(); err != nil {
+		g.finish(err.Error())
+		return
+	}
+
+	x.handle()
+	refresh := time.NewTicker(300 * time.Millisecond)
+	defer refresh.Stop()
+	pending := false
+	for !x.isDone() {
+		select {
+		case ev := <-g.events:
+			evs := []exploreEvent{ev}
+		drain:
+			for {
+				select {
+				case e := <-g.events:
+					evs = append(evs, e)
+				default:
+					break drain
+				}
+			}
+			x.handle(evs...)
+		case <-x.ticks:
+			pending = true
+		case <-refresh.C:
+			if pending {
+				pending = false
+				x.refresh()
+			}
+		case <-sigs:
+			g.finish("interrupted")
+			return
+		}
+	}
+	g.finish("")
+}
+
+// finish ends the explorer: the background work stops, the live blocks are
+// emptied (the widgets live in the controls block) and the last state is
+// displayed for good.
+func (g *gonbFront) finish(why string) {
+	x := g.x
+	x.stopJob()
+	x.mu.Lock()
+	x.done = true
+	x.mu.Unlock()
+	static := x.staticHTML()
+	if why != "" {
+		static = fmt.Sprintf(`<div class="lkx lkx-dim" style="font-family:sans-serif;font-size:12px">explorer ended: %s</div>`, esc(why)) + static
+	}
+	for _, b := range exploreBlocks {
+		g.update(b, "")
+	}
+	gonbui.DisplayHTML(static)
+	gonbui.Sync()
+}
+
+// makeWidgets puts GoNB's widgets into the controls' slots. A widget's
+// Done waits for the page to report its first value, so each is given a
+// deadline: a page that went away must not hang the cell.
+func (g *gonbFront) makeWidgets() error {
+	x := g.x
+	a := x.m.Arch()
+	x.mu.Lock()
+	w := x.widgetValues(x.st)
+	x.mu.Unlock()
+	numbers := func(n int) []string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = strconv.Itoa(i)
+		}
+		return s
+	}
+	var stats []string
+	for _, s := range exploreStats {
+		stats = append(stats, s.label)
+	}
+	slot := func(name string) string { return x.id + "-slot-" + name }
+	type listener interface{ Address() string }
+	made := map[string]listener{}
+	build := func(name string, f func() listener) error {
+		done := make(chan listener, 1)
+		go func() { done <- f() }()
+		select {
+		case l := <-done:
+			made[name] = l
+			g.widgets[name] = l.Address()
+			return nil
+		case <-time.After(x.wait):
+			return fmt.Errorf("the page did not show the %s widget within %v", name, x.wait)
+		}
+	}
+	selects := []struct {
+		name    string
+		options []string
+	}{
+		{"view", exploreViews}, {"layer", numbers(a.Layers)}, {"head", numbers(a.Heads)},
+		{"order", []string{"top", "bottom"}}, {"stat", stats},
+	}
+	for _, s := range selects {
+		if err := build(s.name, func() listener {
+			return widgets.Select(s.options).SetDefault(w[s.name]).AppendTo(slot(s.name)).Done()
+		}); err != nil {
+			return err
+		}
+	}
+	if err := build("k", func() listener { return widgets.Slider(1, MaxExploreK, w["k"]).AppendTo(slot("k")).Done() }); err != nil {
+		return err
+	}
+	if x.rotary {
+		if err := build("offset", func() listener { return widgets.Slider(0, 64, w["offset"]).AppendTo(slot("offset")).Done() }); err != nil {
+			return err
+		}
+	}
+	if err := build("done", func() listener { return widgets.Button("Done").AppendTo(slot("done")).Done() }); err != nil {
+		return err
+	}
+	for name, l := range made {
+		var ch *comms.AddressChan[int]
+		switch l := l.(type) {
+		case *widgets.SelectBuilder:
+			ch = l.Listen()
+		case *widgets.SliderBuilder:
+			ch = l.Listen()
+		case *widgets.ButtonBuilder:
+			ch = l.Listen()
+		}
+		go func() {
+			for v := range ch.C {
+				if name == "done" {
+					g.events <- exploreEvent{Ev: "done"}
+					continue
+				}
+				g.events <- exploreEvent{Ev: "widget", Name: name, Value: strconv.Itoa(v)}
+			}
+		}()
+	}
+	return nil
+}
+
+// controlsHTML is the controls block: the explorer's style, the chart
+// library for the heatmaps drawn later (view.ChartLoader), slots for the
+// widgets, the filter switches, the neuron number field, and the page
+// script.
+func (g *gonbFront) controlsHTML() string {
+	x := g.x
+	a := x.m.Arch()
+	x.mu.Lock()
+	st := x.st.clone()
+	x.mu.Unlock()
+	slot := func(name, label string) string {
+		return fmt.Sprintf(`<span style="margin-right:10px">%s<span id="%s-slot-%s" data-lkx-slot="%s"></span>%s</span>`,
+			esc(label), x.id, name, name, map[bool]string{true: ` <span data-lkx-val="` + name + `"></span>`, false: ""}[name == "k" || name == "offset"])
+	}
+	var b strings.Builder
+	b.WriteString(exploreCSS)
+	b.WriteString(view.ChartLoader())
+	fmt.Fprintf(&b, `<div class="lkx lkx-controls" data-lkx-controls="%s">`, x.id)
+	fmt.Fprintf(&b, `<div class="lkx-row"><b>lenskit explorer</b> · %s <span class="lkx-dim">(%d layers × %d heads, %d neurons per layer)</span> %s</div>`,
+		esc(x.m.ID()), a.Layers, a.Heads, a.DFF, slot("done", ""))
+	b.WriteString(`<div class="lkx-row">`)
+	b.WriteString(slot("view", "view "))
+	b.WriteString(slot("layer", "layer "))
+	b.WriteString(slot("head", "head "))
+	fmt.Fprintf(&b, `<span style="margin-right:10px">neuron <input type="number" min="0" max="%d" value="%d" style="width:6em" data-lkx="%s" data-lkx-act="nindex"></span>`, a.DFF-1, st.Neuron, x.id)
+	b.WriteString(slot("k", "k "))
+	b.WriteString(slot("order", ""))
+	if x.rotary {
+		b.WriteString(slot("offset", "QK offset δ "))
+	}
+	b.WriteString(`</div><div class="lkx-row">filters: `)
+	for i, t := range x.toggles {
+		checked := ""
+		if st.On[i] {
+			checked = " checked"
+		}
+		fmt.Fprintf(&b, `<label style="margin-right:10px"><input type="checkbox" data-lkx="%s" data-lkx-act="toggle" data-lkx-name="%s"%s> %s</label>`, x.id, esc(t.key), checked, esc(t.label))
+	}
+	var fixed []string
+	for _, f := range x.fixed {
+		fixed = append(fixed, f.name)
+	}
+	if x.base != nil && x.base.f.proc.String() != "" {
+		fixed = append(fixed, x.base.f.proc.String())
+	}
+	if len(fixed) > 0 {
+		fmt.Fprintf(&b, `<span class="lkx-dim">always: %s</span>`, esc(strings.Join(fixed, ", ")))
+	}
+	b.WriteString(`</div><div class="lkx-row">`)
+	b.WriteString(slot("stat", "map colour "))
+	b.WriteString(`<span class="lkx-dim">click a head or a neuron cell to select it</span></div>`)
+	b.WriteString(`<div class="lkx-row lkx-dim">This cell serves the explorer until you press Done (or interrupt the kernel); cells you run meanwhile wait for it. It then leaves its last state in the output.</div>`)
+	b.WriteString(`</div>`)
+	idJSON, _ := json.Marshal(x.id)
+	addrJSON, _ := json.Marshal(g.addr)
+	fmt.Fprintf(&b, "<script>%s</script>", strings.NewReplacer("$ID", string(idJSON), "$ADDR", string(addrJSON)).Replace(explorePageJS))
+	return b.String()
+}
+
+// explorePageJS is the page script: it sends the explorer's events
+// (clicks on map cells and search hits, switches, the neuron field, the
+// form and the search box) to GoNB's comms as JSON, outlines the selected
+// map cells and sets the widgets when the selection changed elsewhere, and
+// keeps Jupyter's keyboard shortcuts out of the explorer's text fields.
+const explorePageJS = `(function(){
+var id=$ID, addr=$ADDR, key="__lenskitExplorer_"+id;
+if (window[key]) return; window[key]=true;
+function comm(){return globalThis.gonb_comm;}
+function send(o){var c=comm(); if(!c){setTimeout(function(){send(o);},50); return;} c.send(addr, JSON.stringify(o));}
+function mine(el){return !!(el && el.getAttribute && el.getAttribute("data-lkx")===id);}
+function field(f){var e=document.querySelector('[data-lkx="'+id+'"][data-lkx-field="'+f+'"]'); return e ? e.value : "";}
+document.addEventListener("click", function(e){
+	var t=e.target && e.target.closest ? e.target.closest("[data-lkx-act]") : null;
+	if(!mine(t)) return;
+	var a=t.getAttribute("data-lkx-act"), d=t.dataset;
+	if(a==="head") send({ev:"head", layer:d.l, index:d.i});
+	else if(a==="neuron") send({ev:"neuron", layer:d.l, index:d.i});
+	else if(a==="hit") send({ev:"hit", view:d.v, layer:d.l, index:d.i});
+	else if(a==="save") send({ev:"save", id:field("id"), updated:field("updated"), label:field("label"), text:field("text"), tags:field("tags"), part:field("part")});
+	else if(a==="edit") send({ev:"edit", id:d.id});
+	else if(a==="new") send({ev:"new"});
+	else if(a==="search") send({ev:"search", q:field("q")});
+	else return;
+	e.preventDefault();
+});
+document.addEventListener("change", function(e){
+	var t=e.target; if(!mine(t)) return;
+	var a=t.getAttribute("data-lkx-act");
+	if(a==="toggle") send({ev:"toggle", name:t.getAttribute("data-lkx-name"), on:t.checked});
+	else if(a==="nindex") send({ev:"neuron", layer:"", index:String(t.value)});
+});
+function showValue(t){var s=t.closest("[data-lkx-slot]"); if(!s) return; var v=s.parentNode.querySelector('[data-lkx-val="'+s.getAttribute("data-lkx-slot")+'"]'); if(v) v.textContent=t.value;}
+document.addEventListener("input", function(e){var t=e.target; if(t && t.type==="range" && t.closest && t.closest('[data-lkx-controls="'+id+'"]')) showValue(t);});
+function ours(t){return t && t.closest && (mine(t) || t.closest('[data-lkx-controls="'+id+'"]'));}
+document.addEventListener("keydown", function(e){
+	var t=e.target; if(!ours(t) || !/^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+	e.stopPropagation();
+	if(e.key==="Enter" && t.getAttribute("data-lkx-field")==="q"){e.preventDefault(); send({ev:"search", q:t.value});}
+	if(e.key==="Enter" && t.getAttribute("data-lkx-act")==="nindex"){e.preventDefault(); send({ev:"neuron", layer:"", index:String(t.value)});}
+}, true);
+document.addEventListener("focusin", function(e){var km=window.Jupyter&&Jupyter.keyboard_manager; if(km && ours(e.target) && /^(INPUT|TEXTAREA)$/.test(e.target.tagName)) km.disable();});
+document.addEventListener("focusout", function(e){var km=window.Jupyter&&Jupyter.keyboard_manager; if(km && ours(e.target)) km.enable();});
+function onState(a, v){
+	var s; try{s=JSON.parse(v);}catch(err){return;}
+	document.querySelectorAll('td[data-lkx="'+id+'"]').forEach(function(td){
+		var k=td.getAttribute("data-lkx-key"); td.classList.toggle("lk-sel", k===s.head || k===s.neuron);
+	});
+	var n=document.querySelector('[data-lkx="'+id+'"][data-lkx-act="nindex"]'); if(n && document.activeElement!==n) n.value=s.index;
+	var c=comm();
+	if(s.widgets && c) for(var w in s.widgets){ c.newSyncedVariable(w, s.widgets[w]); }
+	document.querySelectorAll('[data-lkx-controls="'+id+'"] input[type=range]').forEach(showValue);
+}
+function start(){
+	var c=comm(); if(!c){setTimeout(start,50); return;}
+	c.subscribe(addr+"/state", onState);
+	send({ev:"hello"});
+	setTimeout(function(){document.querySelectorAll('[data-lkx-controls="'+id+'"] input[type=range]').forEach(showValue);}, 1000);
+}
+start();
+})();`
