@@ -42,6 +42,7 @@ type Checkpoint struct {
 
 	mu      sync.Mutex
 	closers []func() error
+	regions []region // mapped weights files, for Guard
 
 	hashOnce sync.Once
 	hash     string
@@ -58,7 +59,7 @@ type source struct {
 
 func dirSource(dir string) source {
 	return source{
-		files:   os.DirFS(dir),
+		files:   dirFS(dir),
 		mapFile: func(name string) (mapped, error) { return mapFile(filepath.Join(dir, filepath.FromSlash(name))) },
 		show:    func(name string) string { return filepath.Join(dir, filepath.FromSlash(name)) },
 	}
@@ -165,6 +166,7 @@ func (c *Checkpoint) openShard(src source, name string, parse parser, want map[s
 	}
 	c.mu.Lock()
 	c.closers = append(c.closers, m.close)
+	c.regions = append(c.regions, region{file: src.show(name), data: m.data})
 	c.mu.Unlock()
 	ts, err := parse(src.show(name), m)
 	if err != nil {
@@ -333,7 +335,7 @@ func (c *Checkpoint) Tensor(name string) (*Tensor, error) {
 func (c *Checkpoint) Close() error {
 	c.mu.Lock()
 	closers := c.closers
-	c.closers = nil
+	c.closers, c.regions = nil, nil
 	c.mu.Unlock()
 	var errs []error
 	for _, f := range closers {

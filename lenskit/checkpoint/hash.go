@@ -54,6 +54,12 @@ func HashTensors(named map[string]*Tensor) (string, error) {
 // parameters only, under canonical names, which is the one to record in
 // notes.
 func (c *Checkpoint) Hash() (string, error) {
-	c.hashOnce.Do(func() { c.hash, c.hashErr = HashTensors(c.tensors) })
+	c.hashOnce.Do(func() {
+		c.hashErr = c.Guard(func() error {
+			var err error
+			c.hash, err = HashTensors(c.tensors)
+			return err
+		})
+	})
 	return c.hash, c.hashErr
 }

@@ -4,7 +4,9 @@ package checkpoint
 
 import (
 	"bytes"
-	"os"
+	"io"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // mapFile reads the whole file: on systems without mmap support in the
@@ -12,7 +14,12 @@ import (
 // systems get the lazy, page-cache-backed behaviour described in the package
 // documentation.
 func mapFile(path string) (mapped, error) {
-	data, err := os.ReadFile(path)
+	f, err := untrusted.Open(path)
+	if err != nil {
+		return mapped{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return mapped{}, err
 	}

@@ -5,8 +5,9 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // mapFile maps the whole file read-only. The mapping is shared with the page
@@ -17,11 +18,16 @@ import (
 // Writing through the returned slice faults (PROT_READ). If another program
 // truncates the file while it is mapped, touching the lost pages raises
 // SIGBUS; the Hugging Face cache never rewrites a blob in place, and local
-// checkpoints are expected to be left alone while open.
+// checkpoints are expected to be left alone while open (Checkpoint.Guard
+// turns such a fault into an error).
+//
+// Only regular files are mapped, and the type is checked without blocking
+// (untrusted.Open): a FIFO given as a weights file would otherwise hang the
+// open for ever.
 //
 // The file stays open as the ReaderAt for metadata reads (see mapped).
 func mapFile(path string) (m mapped, err error) {
-	f, err := os.Open(path)
+	f, err := untrusted.Open(path)
 	if err != nil {
 		return mapped{}, err
 	}
@@ -33,9 +39,6 @@ func mapFile(path string) (m mapped, err error) {
 	st, err := f.Stat()
 	if err != nil {
 		return mapped{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return mapped{}, fmt.Errorf("%s: not a regular file", path)
 	}
 	size := st.Size()
 	if size == 0 {

@@ -49,7 +49,13 @@ func (t *Tensor) Bytes() []byte { return t.data }
 // callers ask, and only tensors somebody asks for are converted. It is safe
 // to call from several goroutines.
 func (t *Tensor) Float32() ([]float32, error) {
-	t.once.Do(func() { t.f32, t.err = t.decode() })
+	t.once.Do(func() {
+		t.err = guardRead(t.File, t.data, func() error {
+			var err error
+			t.f32, err = t.decode()
+			return err
+		})
+	})
 	return t.f32, t.err
 }
 
