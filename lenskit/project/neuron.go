@@ -69,10 +69,13 @@ func (s *Space) mlpGain(layer int) ([]float32, error) {
 // values on W_U in another.
 func (s *Space) neuronColumns(top *NeuronTop, reads [][][]float32, vals [][]float32, gain []float32, opt NeuronOptions) error {
 	tops := []*NeuronTop{top}
-	return s.neuronColumnsMany(tops, reads, vals, gain, opt)
+	return s.neuronColumnsMany(tops, reads, vals, gain, opt, nil)
 }
 
-func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [][]float32, gain []float32, opt NeuronOptions) error {
+// neuronColumnsMany fills tops; when stats is not nil (one per top), it
+// also fills each neuron's statistics, the value moments from the same
+// product that ranks the value's tokens.
+func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [][]float32, gain []float32, opt NeuronOptions, stats []NeuronStats) error {
 	var rdirs [][]float32
 	for j, rs := range reads {
 		for r, x := range rs {
@@ -83,6 +86,7 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 				x = mulVec(x, gain)
 			}
 			rdirs = append(rdirs, x)
+			reads[j][r] = x
 		}
 	}
 	for j, v := range vals {
@@ -90,11 +94,15 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 			return fmt.Errorf("project: neuron %v: %w: its value holds NaN or ±Inf at coordinate %d", tops[j].Neuron, ErrNonFinite, bad)
 		}
 	}
-	rc, err := s.projectOn(s.WE, s.maxNormE, rdirs, opt.K, opt.Tokens, false)
+	rc, err := s.projectOn(s.WE, s.maxNormE, rdirs, opt.K, opt.Tokens, false, nil)
 	if err != nil {
 		return fmt.Errorf("neuron %v: %w", tops[0].Neuron, err)
 	}
-	vc, err := s.projectOn(s.WU, s.maxNormU, vals, opt.K, opt.Tokens, true)
+	var mom []scoreMoments
+	if stats != nil {
+		mom = make([]scoreMoments, len(vals))
+	}
+	vc, err := s.projectOn(s.WU, s.maxNormU, vals, opt.K, opt.Tokens, true, mom)
 	if err != nil {
 		return fmt.Errorf("neuron %v: %w", tops[0].Neuron, err)
 	}
@@ -108,6 +116,13 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 		}
 		n += len(reads[j])
 		top.Columns[Value], top.Columns[NegValue] = vc[j][0], vc[j][1]
+		if stats != nil {
+			st := &stats[j]
+			st.Neuron = top.Neuron
+			directionStats(st, reads[j], vals[j])
+			m := mom[j]
+			st.ValueMean, st.ValueStd, st.ValueSkew, st.ValueKurtosis = m.mean, m.std, m.skew, m.kurt
+		}
 	}
 	return nil
 }
@@ -187,7 +202,7 @@ func (s *Space) Neurons(layer int, opt NeuronOptions) ([]*NeuronTop, error) {
 			vs = append(vs, vals.RowInto(make([]float32, vals.Cols), i))
 			tops = append(tops, &NeuronTop{Neuron: NeuronID{layer, i}, K: opt.K, Gated: a.MLP == weights.MLPGated, Filter: opt.Filter, Processing: s.Proc.String()})
 		}
-		if err := s.neuronColumnsMany(tops, reads, vs, gain, opt); err != nil {
+		if err := s.neuronColumnsMany(tops, reads, vs, gain, opt, nil); err != nil {
 			return nil, fmt.Errorf("layer %d neurons %d…%d: %w", layer, i0, i1-1, err)
 		}
 		out = append(out, tops...)
@@ -206,7 +221,7 @@ func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, er
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	return s.projectOn(s.WU, s.maxNormU, dirs, k, tokens, true)
+	return s.projectOn(s.WU, s.maxNormU, dirs, k, tokens, true, nil)
 }
 
 // ProjectInput is Project onto the input embedding W_E: what token's
@@ -215,7 +230,7 @@ func (s *Space) ProjectInput(dirs [][]float32, k int, tokens []int) ([][2][]Toke
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	return s.projectOn(s.WE, s.maxNormE, dirs, k, tokens, false)
+	return s.projectOn(s.WE, s.maxNormE, dirs, k, tokens, false, nil)
 }
 
 // scoringRows are the rows of a vocabulary matrix a projection scores: all
@@ -251,7 +266,9 @@ func scoringRowsOf(m weights.Matrix, tokens []int) (scoringRows, error) {
 
 // projectOn scores dirs against the rows of m (W_E, or W_U when u, whose
 // processing then applies) and returns each direction's top and bottom k.
-func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k int, tokens []int, u bool) ([][2][]Token, error) {
+// When mom is not nil (one per direction), it also receives the moments of
+// each direction's scores over all the tokens taking part.
+func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k int, tokens []int, u bool, mom []scoreMoments) ([][2][]Token, error) {
 	d := m.Cols
 	for i, x := range dirs {
 		if len(x) != d {
@@ -306,6 +323,12 @@ func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k
 					f32[r] = sign * float64(sc.Data[sr.row(r)*len(dirs)+j])
 				}
 				out[j][b] = topExact(m, buf, f32, sr.ids, dirs[j], shifts[j], sign, k, errMax)
+				if mom != nil && b == 0 {
+					for r := range f32 {
+						f32[r] -= shifts[j]
+					}
+					mom[j].mean, mom[j].std, mom[j].skew, mom[j].kurt = moments(f32)
+				}
 			}
 		}
 	})
