@@ -37,61 +37,107 @@ type Lens struct {
 	Cells [][]LensCell
 }
 
-// ReadLens turns a run's logit-lens outputs into top-k tokens and the
-// per-cell measures. Selection is done here in Go, one row per core.
+// ReadLens turns a run's logit-lens logits into top-k tokens and the
+// per-cell measures, in float64. Per cell it makes two passes over the
+// vocabulary — the maximum, the top k and the next token's rank; then one
+// exponential per token for the normaliser, the entropy and the cross term
+// of the KL divergence — one position per core.
 func ReadLens(tr *Trace, k int) (*Lens, error) {
-	if tr == nil || tr.LensLogProbs == nil {
+	if tr == nil || tr.LensLogits == nil {
 		return nil, errors.New("forward: the run did not compute the logit lens (Want.Lens)")
 	}
 	if k <= 0 {
 		return nil, fmt.Errorf("forward: lens top-k %d, want > 0", k)
 	}
-	rows := len(tr.LensLogProbs)
+	rows := len(tr.LensLogits)
 	T := tr.T
-	if T == 0 {
+	if T == 0 || rows == 0 {
 		return nil, errors.New("forward: empty trace")
 	}
-	V := len(tr.LensLogProbs[0]) / T
+	V := len(tr.LensLogits[0]) / T
 	k = min(k, V)
 	out := &Lens{IDs: tr.IDs, Rows: make([]string, rows), Cells: make([][]LensCell, rows)}
 	for r := range rows {
 		out.Rows[r] = RowName(r)
 		out.Cells[r] = make([]LensCell, T)
 	}
-	type job struct{ r, t int }
-	jobs := make(chan job)
+	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				lp := tr.LensLogProbs[j.r][j.t*V : (j.t+1)*V]
-				c := LensCell{Top: topK(lp, k), Entropy: float64(tr.LensEntropy[j.r][j.t]), KL: max(0, float64(tr.LensKL[j.r][j.t]))}
-				if j.r == rows-1 {
-					c.KL = 0
+			pf := make([]float64, V) // the final row's probabilities at this position
+			for t := range jobs {
+				next := -1
+				if t+1 < T {
+					next = tr.IDs[t+1]
 				}
-				if j.t+1 < T {
-					next := tr.IDs[j.t+1]
-					c.NextP = math.Exp(float64(lp[next]))
-					c.NextRank = rankOf(lp, next)
+				last := tr.LensLogits[rows-1][t*V : (t+1)*V]
+				final := readCell(last, nil, next, k, pf)
+				hFinal := final.Entropy
+				for r := range rows - 1 {
+					c := readCell(tr.LensLogits[r][t*V:(t+1)*V], pf, next, k, nil)
+					// KL(final ‖ row) = Σ p_f·(log p_f − log p_r)
+					//                 = −H_f − Σ p_f·l_r + log Z_r.
+					c.KL = max(0, -hFinal-c.KL)
+					out.Cells[r][t] = c
 				}
-				out.Cells[j.r][j.t] = c
+				final.KL = 0
+				out.Cells[rows-1][t] = final
 			}
 		}()
 	}
-	for r := range rows {
-		for t := range T {
-			jobs <- job{r, t}
-		}
+	for t := range T {
+		jobs <- t
 	}
 	close(jobs)
 	wg.Wait()
 	return out, nil
 }
 
-// topK returns the k largest log-probabilities as probabilities, largest
-// first (ties to the lower id). A linear scan with a sorted buffer of k:
+// readCell reads one row of logits: top k, entropy, the next token's rank
+// and probability. With pf (the final row's probabilities) it leaves
+// Σ p_f·l − log Z in KL for ReadLens to finish; with probs it fills them.
+func readCell(l []float32, pf []float64, next, k int, probs []float64) LensCell {
+	m := float32(math.Inf(-1))
+	for _, v := range l {
+		m = max(m, v)
+	}
+	z, zl, cross := 0.0, 0.0, 0.0
+	for i, v := range l {
+		x := float64(v) - float64(m)
+		e := math.Exp(x)
+		z += e
+		zl += e * x
+		if pf != nil {
+			cross += pf[i] * x
+		}
+	}
+	logZ := math.Log(z) // log Σ exp(l − m)
+	c := LensCell{Entropy: logZ - zl/z}
+	if probs != nil {
+		for i, v := range l {
+			probs[i] = math.Exp(float64(v) - float64(m) - logZ)
+		}
+	}
+	if pf != nil {
+		c.KL = cross - logZ // Σ p_f·log p_r (the max cancels)
+	}
+	top := topK(l, k)
+	for i := range top {
+		top[i].P = math.Exp(float64(l[top[i].ID]) - float64(m) - logZ)
+	}
+	c.Top = top
+	if next >= 0 {
+		c.NextP = math.Exp(float64(l[next]) - float64(m) - logZ)
+		c.NextRank = rankOf(l, next)
+	}
+	return c
+}
+
+// topK returns the ids of the k largest logits, largest first (ties to
+// the lower id); P is left for the caller. A linear scan with a sorted buffer of k:
 // vocabulary rows are long and k is small.
 func topK(lp []float32, k int) []TokenProb {
 	ids := make([]int, 0, k+1)
@@ -112,7 +158,7 @@ func topK(lp []float32, k int) []TokenProb {
 	}
 	out := make([]TokenProb, len(ids))
 	for i, id := range ids {
-		out[i] = TokenProb{ID: id, P: math.Exp(float64(lp[id]))}
+		out[i] = TokenProb{ID: id}
 	}
 	return out
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // refLens reads one residual row through the final LayerNorm with that
-// row's own statistics and W_U, as log-probabilities (float64).
+// row's own statistics and W_U: logits (float64).
 func refLens(c refConfig, get rawGetter, row [][]float64) [][]float64 {
 	final := refLayerNorm(row, get, c.prefix+"ln_f", c.eps)
 	u, _ := get(c.prefix + "wte.weight")
@@ -25,7 +25,6 @@ func refLens(c refConfig, get rawGetter, row [][]float64) [][]float64 {
 			}
 			out[p][v] = s
 		}
-		logSoftmax(out[p])
 	}
 	return out
 }
@@ -58,16 +57,13 @@ func TestLensLastRowIsTheModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			V := w.Arch().Vocab
-			last := tr[0].LensLogProbs[len(tr[0].LensLogProbs)-1]
-			for p := range len(ids) {
-				want := make([]float64, V)
-				for v := range V {
-					want[v] = float64(tr[0].Logits[p*V+v])
-				}
-				logSoftmax(want)
-				if e := relErr(last[p*V:(p+1)*V], [][]float64{want}); e > 1e-5 {
-					t.Errorf("position %d: last lens row differs from the model's distribution: relative error %.3g", p, e)
-				}
+			last := tr[0].LensLogits[len(tr[0].LensLogits)-1]
+			ref := [][]float64{{}}
+			for _, v := range tr[0].Logits {
+				ref[0] = append(ref[0], float64(v))
+			}
+			if e := relErr(last, ref); e > 1e-5 {
+				t.Errorf("last lens row differs from the model's logits: relative error %.3g", e)
 			}
 			l, err := ReadLens(tr[0], 10)
 			if err != nil {
@@ -166,14 +162,14 @@ func TestLensNormalisesEachRow(t *testing.T) {
 	}
 	for r := range rows {
 		want := refLens(c, get, rows[r])
-		if e := relErr(tr[0].LensLogProbs[r], want); e > 1e-4 {
+		if e := relErr(tr[0].LensLogits[r], want); e > 1e-4 {
 			t.Errorf("lens row %s: relative error %.3g against the row's own final norm", RowName(r), e)
 		}
 	}
 	// The same row read with the last layer's scale (the old bug) is far
 	// from what the lens returns: the test can tell the two apart.
 	buggy := buggyLens(c, get, rows[1], rows[len(rows)-1])
-	if e := relErr(tr[0].LensLogProbs[1], buggy); e < 1e-2 {
+	if e := relErr(tr[0].LensLogits[1], buggy); e < 1e-2 {
 		t.Errorf("lens row L0.attn is close to the last-scale reading (relative difference %.3g)", e)
 	} else {
 		t.Logf("the last-scale reading of L0.attn differs by %.3g (relative)", e)
@@ -209,9 +205,66 @@ func buggyLens(c refConfig, get rawGetter, row, last [][]float64) [][]float64 {
 			}
 			out[p][v] = s
 		}
-		logSoftmax(out[p])
 	}
 	return out
+}
+
+// TestLensMeasures checks ReadLens's fused passes against the textbook
+// formulas computed separately: probabilities, entropy, KL(final ‖ row),
+// the next token's probability and rank.
+func TestLensMeasures(t *testing.T) {
+	w, f := embeddedModel(t, "tiny-pl-gpt2")
+	V := w.Arch().Vocab
+	ids := randomIDs(8, 7, V)
+	tr, err := f.Run([][]int{ids}, Want{Lens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ReadLens(tr[0], 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := len(l.Rows)
+	lp := func(r, p int) []float64 {
+		x := make([]float64, V)
+		for v := range V {
+			x[v] = float64(tr[0].LensLogits[r][p*V+v])
+		}
+		logSoftmax(x)
+		return x
+	}
+	for p := range len(ids) {
+		fin := lp(rows-1, p)
+		for r := range rows {
+			x := lp(r, p)
+			h, kl := 0.0, 0.0
+			for v := range V {
+				h -= math.Exp(x[v]) * x[v]
+				kl += math.Exp(fin[v]) * (fin[v] - x[v])
+			}
+			c := l.Cells[r][p]
+			if math.Abs(c.Entropy-h) > 1e-6*max(1, h) || math.Abs(c.KL-kl) > 1e-6*max(1, kl) {
+				t.Errorf("row %s, position %d: entropy %v KL %v, want %v and %v", l.Rows[r], p, c.Entropy, c.KL, h, kl)
+			}
+			for _, tp := range c.Top {
+				if math.Abs(tp.P-math.Exp(x[tp.ID])) > 1e-9 {
+					t.Errorf("row %s, position %d: p(%d) = %v, want %v", l.Rows[r], p, tp.ID, tp.P, math.Exp(x[tp.ID]))
+				}
+			}
+			if p+1 < len(ids) {
+				next := ids[p+1]
+				rank := 1
+				for v := range V {
+					if x[v] > x[next] {
+						rank++
+					}
+				}
+				if c.NextRank != rank || math.Abs(c.NextP-math.Exp(x[next])) > 1e-9 {
+					t.Errorf("row %s, position %d: next token rank %d p %v, want %d %v", l.Rows[r], p, c.NextRank, c.NextP, rank, math.Exp(x[next]))
+				}
+			}
+		}
+	}
 }
 
 func TestRowNames(t *testing.T) {

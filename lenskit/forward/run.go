@@ -14,7 +14,9 @@ import (
 )
 
 // Trace is what one run saw of one prompt. Slices a run was not asked for
-// are nil. Positions are the prompt's own (padding is cut off).
+// are nil. Positions are the prompt's own (padding is cut off). The slices
+// of the traces of one batch share the run's output memory: treat them as
+// read-only.
 type Trace struct {
 	IDs []int // the prompt
 	T   int   // its length
@@ -36,13 +38,11 @@ type Trace struct {
 	MLP [][]float32
 	// Logits are the final logits, T × vocab (after any final softcap).
 	Logits []float32
-	// LensLogProbs[r] is residual row r read through the final norm (its
-	// own scale) and W_U, as log-probabilities, T × vocab; LensEntropy[r]
-	// and LensKL[r] are each position's entropy and KL(final ‖ row), in
-	// nats. The last row is the model's own next-token distribution.
-	LensLogProbs [][]float32
-	LensEntropy  [][]float32
-	LensKL       [][]float32
+	// LensLogits[r] is residual row r read through the final norm (its
+	// own statistics at every position) and W_U (and any final softcap),
+	// T × vocab: the last row is the model's own logits. ReadLens turns
+	// them into distributions.
+	LensLogits [][]float32
 }
 
 // RowName names residual row r as the command line's lens does: "embed",
@@ -287,15 +287,15 @@ func (m *Model) split(prompts [][]int, T int, want Want, plan []output, outs [][
 			tr.MLP = make([][]float32, a.Layers)
 		}
 		if want.Lens {
-			tr.LensLogProbs = make([][]float32, rows)
-			tr.LensEntropy = make([][]float32, rows)
-			tr.LensKL = make([][]float32, rows)
+			tr.LensLogits = make([][]float32, rows)
 		}
 		traces[b] = tr
 	}
-	// take copies prompt b's first n positions of a [.., B, T, w] block.
+	// take returns prompt b's first n positions of a [.., B, T, w] block,
+	// aliasing the batch's output (no copy; capacity cut so that appends
+	// cannot reach the next prompt).
 	take := func(src []float32, b, n, w int) []float32 {
-		return append([]float32(nil), src[b*T*w:(b*T+n)*w]...)
+		return src[b*T*w : (b*T+n)*w : (b*T+n)*w]
 	}
 	for i, o := range plan {
 		x := outs[i]
@@ -327,15 +327,7 @@ func (m *Model) split(prompts [][]int, T int, want Want, plan []output, outs [][
 				tr.Logits = take(x, b, n, V)
 			case outLens:
 				for r := range rows {
-					tr.LensLogProbs[r] = take(x[r*B*T*V:(r+1)*B*T*V], b, n, V)
-				}
-			case outLensH:
-				for r := range rows {
-					tr.LensEntropy[r] = take(x[r*B*T:(r+1)*B*T], b, n, 1)
-				}
-			case outLensKL:
-				for r := range rows {
-					tr.LensKL[r] = take(x[r*B*T:(r+1)*B*T], b, n, 1)
+					tr.LensLogits[r] = take(x[r*B*T*V:(r+1)*B*T*V], b, n, V)
 				}
 			}
 		}
