@@ -1,8 +1,9 @@
 // Package kernel holds the register-tiled inner loops of lenskit's CPU
-// engine: an int8 screening tile (12 rows × 32 columns, AVX512-VNNI) and an
-// f32 GEMM tile (6 rows × 64 columns, AVX-512 FMA). Each has a portable Go
-// twin that computes the same numbers; the assembly is used only when the CPU
-// has the instructions.
+// engine: an int8 screening tile (12 rows × 32 columns, AVX512-VNNI), an
+// f32 GEMM tile (6 rows × 64 columns, AVX-512 FMA) and, for matrices held
+// as bfloat16 (bf16.go), a VDPBF16PS GEMM tile (6 × 64, AVX512_BF16) and a
+// streaming GEMV that converts on load. Each has a portable Go twin; the
+// assembly is used only when the CPU has the instructions.
 //
 // Why assembly and not simd/archsimd: on this project's machines (AMD EPYC,
 // Zen 4) an archsimd 6×32 f32 FMA tile ran at 25–28 GFLOP/s per core, a
@@ -22,8 +23,8 @@ const (
 	F32Cols = 64 // packed columns of B per f32 tile
 )
 
-// HasAVX512 reports whether the f32 assembly tile runs on this CPU;
-// HasVNNI whether the int8 one does.
+// HasAVX512 reports whether the f32 assembly tile (and the BF16 GEMV and
+// conversion) runs on this CPU; HasVNNI whether the int8 one does.
 var (
 	HasAVX512 = useAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
 	HasVNNI   = HasAVX512 && cpu.X86.HasAVX512VNNI
