@@ -77,11 +77,15 @@ func (e cpuEngine) MatMul(x, w weights.Matrix) (weights.Matrix, error) {
 
 // MatMulInto computes x·w into out (x.Rows × w.Cols), so that benchmarks of
 // a plain GEMM measure arithmetic rather than page faults of a fresh
-// output.
+// output. x may hold bfloat16 (see matMulBF16); w is used as float32.
 func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
 	if x.Cols != w.Rows || out.Rows != x.Rows || out.Cols != w.Cols {
 		return fmt.Errorf("project: MatMul of %v by %v into %v", x, w, out)
 	}
+	if x.IsBF16() {
+		return matMulBF16(x, w, out)
+	}
+	w = w.F32()
 	n, d, m := x.Rows, x.Cols, w.Cols
 	if m == 2 {
 		wx, wy := w.Col(0), w.Col(1)
@@ -104,16 +108,8 @@ func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
 		})
 		return nil
 	}
-	panels := (m + kernel.F32Cols - 1) / kernel.F32Cols
-	packed := make([][]float32, panels)
-	for p := range panels {
-		packed[p] = make([]float32, d*kernel.F32Cols)
-		for k := range d {
-			for c := 0; c < kernel.F32Cols && p*kernel.F32Cols+c < m; c++ {
-				packed[p][k*kernel.F32Cols+c] = w.Data[k*m+p*kernel.F32Cols+c]
-			}
-		}
-	}
+	packed := packF32Panels(w)
+	panels := len(packed)
 	parallelRows(n, 96, func(lo, hi int) {
 		tile := make([]float32, kernel.F32Rows*kernel.F32Cols)
 		pad := make([]float32, kernel.F32Rows*d)
