@@ -44,6 +44,16 @@
 // hold them (as [weights.Matrix] requires anyway); a sampled fingerprint
 // catches a buffer refilled in place, not every modification.
 //
+// # BF16 operands
+//
+// MatMul takes x held as bfloat16 bits (the E and W_U of a BF16 checkpoint,
+// aliasing the mapped file) without a float32 copy on the host: x goes to
+// the backend as BFloat16 in tiles of rows (each kept on the device like
+// any large operand), and when every value of w is a bfloat16 as well the
+// graph is one BF16 × BF16 dot with float32 accumulation and output —
+// exact products, the BF16 matrix units of a GPU — else the tile is
+// converted to float32 on the device.
+//
 // # Errors
 //
 // GoMLX reports many errors by panicking; every exported method recovers
