@@ -100,13 +100,29 @@ func ReadLens(tr *Trace, k int) (*Lens, error) {
 // and probability. With pf (the final row's probabilities) it leaves
 // Σ p_f·l − log Z in KL for ReadLens to finish; with probs it fills them.
 func readCell(l []float32, pf []float64, next, k int, probs []float64) LensCell {
+	// Pass 1: the maximum, the top k and the next token's rank.
 	m := float32(math.Inf(-1))
-	for _, v := range l {
-		m = max(m, v)
+	ids := make([]int, 0, k+1)
+	rank := 1
+	var nv float32
+	if next >= 0 {
+		nv = l[next]
 	}
+	for id, v := range l {
+		m = max(m, v)
+		if v > nv {
+			rank++
+		}
+		if len(ids) == k && v <= l[ids[k-1]] {
+			continue
+		}
+		ids = insertTop(ids, l, id, k)
+	}
+	// Pass 2: one exponential per token.
+	fm := float64(m)
 	z, zl, cross := 0.0, 0.0, 0.0
 	for i, v := range l {
-		x := float64(v) - float64(m)
+		x := float64(v) - fm
 		e := math.Exp(x)
 		z += e
 		zl += e * x
@@ -118,59 +134,36 @@ func readCell(l []float32, pf []float64, next, k int, probs []float64) LensCell 
 	c := LensCell{Entropy: logZ - zl/z}
 	if probs != nil {
 		for i, v := range l {
-			probs[i] = math.Exp(float64(v) - float64(m) - logZ)
+			probs[i] = math.Exp(float64(v) - fm - logZ)
 		}
 	}
 	if pf != nil {
 		c.KL = cross - logZ // Σ p_f·log p_r (the max cancels)
 	}
-	top := topK(l, k)
-	for i := range top {
-		top[i].P = math.Exp(float64(l[top[i].ID]) - float64(m) - logZ)
+	c.Top = make([]TokenProb, len(ids))
+	for i, id := range ids {
+		c.Top[i] = TokenProb{ID: id, P: math.Exp(float64(l[id]) - fm - logZ)}
 	}
-	c.Top = top
 	if next >= 0 {
-		c.NextP = math.Exp(float64(l[next]) - float64(m) - logZ)
-		c.NextRank = rankOf(l, next)
+		c.NextP = math.Exp(float64(nv) - fm - logZ)
+		c.NextRank = rank
 	}
 	return c
 }
 
-// topK returns the ids of the k largest logits, largest first (ties to
-// the lower id); P is left for the caller. A linear scan with a sorted buffer of k:
-// vocabulary rows are long and k is small.
-func topK(lp []float32, k int) []TokenProb {
-	ids := make([]int, 0, k+1)
-	for id, v := range lp {
-		if len(ids) == k && v <= lp[ids[k-1]] {
-			continue
-		}
-		i := len(ids)
-		for i > 0 && lp[ids[i-1]] < v {
-			i--
-		}
-		ids = append(ids, 0)
-		copy(ids[i+1:], ids[i:])
-		ids[i] = id
-		if len(ids) > k {
-			ids = ids[:k]
-		}
+// insertTop inserts id into ids, kept sorted by decreasing l (ties: the
+// earlier id first) and at most k long.
+func insertTop(ids []int, l []float32, id, k int) []int {
+	v := l[id]
+	i := len(ids)
+	for i > 0 && l[ids[i-1]] < v {
+		i--
 	}
-	out := make([]TokenProb, len(ids))
-	for i, id := range ids {
-		out[i] = TokenProb{ID: id}
+	ids = append(ids, 0)
+	copy(ids[i+1:], ids[i:])
+	ids[i] = id
+	if len(ids) > k {
+		ids = ids[:k]
 	}
-	return out
-}
-
-// rankOf is 1 + the number of tokens strictly more probable than id.
-func rankOf(lp []float32, id int) int {
-	v := lp[id]
-	r := 1
-	for _, x := range lp {
-		if x > v {
-			r++
-		}
-	}
-	return r
+	return ids
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"lenskit.dev/lenskit/internal/gomlxbackend"
 )
@@ -43,6 +44,8 @@ type Trace struct {
 	// T × vocab: the last row is the model's own logits. ReadLens turns
 	// them into distributions.
 	LensLogits [][]float32
+
+	keep []*tensors.Tensor // the output buffers the slices alias (see exec)
 }
 
 // RowName names residual row r as the command line's lens does: "embed",
@@ -113,6 +116,7 @@ func (m *Model) Run(prompts [][]int, want Want) ([]*Trace, error) {
 		return nil, fmt.Errorf("forward: %s: %w", m.w.Name(), err)
 	}
 	var outs [][]float32
+	var keep []*tensors.Tensor
 	var plan []output
 	err = m.locked(func() error {
 		cg, err := m.graph(graphKey{batch: B, seq: T, want: want}, rot, len(tables))
@@ -151,13 +155,17 @@ func (m *Model) Run(prompts [][]int, want Want) ([]*Trace, error) {
 		for _, p := range m.params {
 			inputs = append(inputs, p.buf)
 		}
-		outs, err = m.exec(cg.g, inputs)
+		outs, keep, err = m.exec(cg.g, inputs)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("forward: %s: batch of %d × %d tokens: %w", m.w.Name(), B, T, err)
 	}
-	return m.split(prompts, T, want, plan, outs), nil
+	traces := m.split(prompts, T, want, plan, outs)
+	for _, tr := range traces {
+		tr.keep = keep
+	}
+	return traces, nil
 }
 
 func (c *cachedGraph) plan() []output { return c.outs }
@@ -206,27 +214,49 @@ func (m *Model) graph(k graphKey, rot []int, tables int) (*cachedGraph, error) {
 	return c, nil
 }
 
-// exec runs g and copies every output to the host as float32. Called with
-// m.mu held.
-func (m *Model) exec(g *graph.Graph, inputs []compute.Buffer) ([][]float32, error) {
+// exec runs g and returns every output as float32 on the host, and the
+// result tensors the slices alias (nil when they were copied). On a
+// backend with shared buffers (the Go backend) the slices are the output
+// buffers themselves — a vocabulary-sized lens is hundreds of megabytes, and
+// copying it cost as much as computing it — and the tensors must stay
+// referenced while the slices are used: a tensor's finalizer returns its
+// buffer to the backend's pool. Called with m.mu held.
+func (m *Model) exec(g *graph.Graph, inputs []compute.Buffer) ([][]float32, []*tensors.Tensor, error) {
 	res := g.RunWithBuffers(inputs, make([]bool, len(inputs)), 0)
-	defer func() {
-		for _, t := range res {
-			_ = t.FinalizeAll()
-		}
-	}()
+	shared := m.backend.HasSharedBuffers()
 	out := make([][]float32, len(res))
 	for i, t := range res {
 		buf, err := t.Buffer(m.backend, 0)
+		if err == nil && shared {
+			var flat any
+			if flat, err = buf.Data(); err == nil {
+				if f, ok := flat.([]float32); ok && len(f) == t.Shape().Size() {
+					out[i] = f
+					continue
+				}
+			}
+		}
 		if err != nil {
-			return nil, err
+			finalizeAll(res)
+			return nil, nil, err
 		}
 		out[i] = make([]float32, t.Shape().Size())
 		if err := buf.ToFlatData(out[i]); err != nil {
-			return nil, err
+			finalizeAll(res)
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	if !shared {
+		finalizeAll(res)
+		res = nil
+	}
+	return out, res, nil
+}
+
+func finalizeAll(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		_ = t.FinalizeAll()
+	}
 }
 
 // embed builds the first residual on the host: W_E[id]·EmbedScale plus the
