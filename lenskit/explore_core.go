@@ -821,6 +821,9 @@ func (x *explorer) handle(evs ...exploreEvent) {
 		x.mu.Unlock()
 		x.front.update(blockResult, x.resultHTML(st, r, err))
 	}
+	if d.mapb {
+		x.front.update(blockMap, x.mapHTML(st))
+	}
 	if d.form {
 		x.front.update(blockForm, x.formHTML(st))
 	}
@@ -828,9 +831,6 @@ func (x *explorer) handle(evs ...exploreEvent) {
 		// Head hits come from what has been computed so far, which the
 		// selection may just have extended.
 		x.front.update(blockSearch, x.searchHTML(st))
-	}
-	if d.mapb {
-		x.front.update(blockMap, x.mapHTML(st))
 	}
 	if d.sync {
 		x.front.sync(x.syncOf(st, d.widgets))
