@@ -447,7 +447,7 @@ func TestNewGemvDirsRejects(t *testing.T) {
 // BenchmarkSgemmBF16 reports the BF16 tile's GFLOP/s on one core (2 FLOP
 // per multiply-add, as for BenchmarkSgemm) with d = 4096, A streamed from
 // a 6 MB block of rows as in the engine's loop and two panels of B (a
-// head factor's 128 columns).
+// head factor's 128 columns); per CPU-second too, for shared machines.
 func BenchmarkSgemmBF16(bm *testing.B) {
 	const d, blocks = 4096, 128
 	r := rand.New(rand.NewPCG(21, 22))
@@ -458,6 +458,7 @@ func BenchmarkSgemmBF16(bm *testing.B) {
 	_, panels := packedFrom(r, d, 2*BF16Cols, false)
 	out := make([]float32, BF16Rows*BF16Cols)
 	bm.ResetTimer()
+	cpu0 := cpuSeconds()
 	for i := 0; i < bm.N; i++ {
 		for blk := range blocks {
 			for _, p := range panels {
@@ -467,6 +468,7 @@ func BenchmarkSgemmBF16(bm *testing.B) {
 	}
 	flop := float64(bm.N) * blocks * 2 * BF16Rows * BF16Cols * d * 2
 	bm.ReportMetric(flop/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
+	bm.ReportMetric(flop/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
 }
 
 // BenchmarkGemvBF16 reports the streaming GEMV's read rate on one core:
@@ -486,7 +488,9 @@ func BenchmarkGemvBF16(bm *testing.B) {
 	out := make([]float32, rows*m)
 	bm.SetBytes(int64(2 * rows * d))
 	bm.ResetTimer()
+	cpu0 := cpuSeconds()
 	for i := 0; i < bm.N; i++ {
 		GemvBF16(e, d, rows, g, out)
 	}
+	bm.ReportMetric(float64(bm.N)*2*rows*d/(cpuSeconds()-cpu0)/1e9, "GB/cpu-s")
 }
