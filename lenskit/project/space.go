@@ -217,24 +217,30 @@ func maxRowNorm(m weights.Matrix) (float64, int) {
 	return mx, bad
 }
 
-// columnMean returns the mean row of m, in float64.
+// columnMean returns the mean row of m, in float64. Chunks of rows are
+// summed on all cores and their sums added in chunk order, so the result
+// does not depend on scheduling (a catalogue's bytes must not).
 func columnMean(m weights.Matrix) []float64 {
-	var mu sync.Mutex
-	sum := make([]float64, m.Cols)
-	parallelRows(m.Rows, 4096, func(lo, hi int) {
+	const step = 4096
+	parts := make([][]float64, (m.Rows+step-1)/step)
+	parallelRows(len(parts), 1, func(lo, hi int) {
 		buf := make([]float32, m.Cols)
-		local := make([]float64, m.Cols)
-		for t := lo; t < hi; t++ {
-			for j, v := range m.RowInto(buf, t) {
-				local[j] += float64(v)
+		for c := lo; c < hi; c++ {
+			local := make([]float64, m.Cols)
+			for t := c * step; t < min((c+1)*step, m.Rows); t++ {
+				for j, v := range m.RowInto(buf, t) {
+					local[j] += float64(v)
+				}
 			}
+			parts[c] = local
 		}
-		mu.Lock()
-		for j := range sum {
-			sum[j] += local[j]
-		}
-		mu.Unlock()
 	})
+	sum := make([]float64, m.Cols)
+	for _, p := range parts {
+		for j := range sum {
+			sum[j] += p[j]
+		}
+	}
 	for j := range sum {
 		sum[j] /= float64(m.Rows)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/cmplx"
-	"runtime"
 	"sync"
 
 	"lenskit.dev/lenskit/project/internal/kernel"
@@ -143,56 +142,66 @@ func crossGram(x, y weights.Matrix, ids []int) dmat {
 	if n == 0 || hx == 0 || hy == 0 {
 		return out
 	}
+	// Blocks are summed in groups of gramGroup on all cores; the groups'
+	// sums are added in order, so the result does not depend on the
+	// number of cores or on scheduling.
 	blocks := (n + gramBlock - 1) / gramBlock
-	workers := min(runtime.GOMAXPROCS(0), blocks)
-	var mu sync.Mutex
-	parallelRows(blocks, (blocks+workers-1)/workers, func(lo, hi int) {
+	groups := (blocks + gramGroup - 1) / gramGroup
+	parts := make([][]float64, groups)
+	parallelRows(groups, 1, func(glo, ghi int) {
 		hxp := (hx + kernel.F32Rows - 1) / kernel.F32Rows * kernel.F32Rows
 		panels := (hy + kernel.F32Cols - 1) / kernel.F32Cols
 		xt := make([]float32, hxp*gramBlock)                   // Xᵀ of the block, padded rows
 		yp := make([]float32, panels*gramBlock*kernel.F32Cols) // Y of the block, packed by panel
 		tile := make([]float32, kernel.F32Rows*kernel.F32Cols)
-		acc := make([]float64, hx*hy)
 		xrow := make([]float32, hx)
 		yrow := make([]float32, hy)
-		for b := lo; b < hi; b++ {
-			r0, r1 := b*gramBlock, min((b+1)*gramBlock, n)
-			clear(xt)
-			clear(yp)
-			for i := r0; i < r1; i++ {
-				row := i
-				if ids != nil {
-					row = ids[i]
+		for g := glo; g < ghi; g++ {
+			acc := make([]float64, hx*hy)
+			for b := g * gramGroup; b < min((g+1)*gramGroup, blocks); b++ {
+				r0, r1 := b*gramBlock, min((b+1)*gramBlock, n)
+				clear(xt)
+				clear(yp)
+				for i := r0; i < r1; i++ {
+					row := i
+					if ids != nil {
+						row = ids[i]
+					}
+					x.RowInto(xrow, row)
+					y.RowInto(yrow, row)
+					for k, v := range xrow {
+						xt[k*gramBlock+i-r0] = v
+					}
+					for k, v := range yrow {
+						p, c := k/kernel.F32Cols, k%kernel.F32Cols
+						yp[p*gramBlock*kernel.F32Cols+(i-r0)*kernel.F32Cols+c] = v
+					}
 				}
-				x.RowInto(xrow, row)
-				y.RowInto(yrow, row)
-				for k, v := range xrow {
-					xt[k*gramBlock+i-r0] = v
-				}
-				for k, v := range yrow {
-					p, c := k/kernel.F32Cols, k%kernel.F32Cols
-					yp[p*gramBlock*kernel.F32Cols+(i-r0)*kernel.F32Cols+c] = v
-				}
-			}
-			for p := range panels {
-				for r := 0; r < hxp; r += kernel.F32Rows {
-					kernel.Sgemm(xt[r*gramBlock:], gramBlock, yp[p*gramBlock*kernel.F32Cols:], gramBlock, tile, kernel.F32Cols)
-					for rr := 0; rr < kernel.F32Rows && r+rr < hx; rr++ {
-						for c := 0; c < kernel.F32Cols && p*kernel.F32Cols+c < hy; c++ {
-							acc[(r+rr)*hy+p*kernel.F32Cols+c] += float64(tile[rr*kernel.F32Cols+c])
+				for p := range panels {
+					for r := 0; r < hxp; r += kernel.F32Rows {
+						kernel.Sgemm(xt[r*gramBlock:], gramBlock, yp[p*gramBlock*kernel.F32Cols:], gramBlock, tile, kernel.F32Cols)
+						for rr := 0; rr < kernel.F32Rows && r+rr < hx; rr++ {
+							for c := 0; c < kernel.F32Cols && p*kernel.F32Cols+c < hy; c++ {
+								acc[(r+rr)*hy+p*kernel.F32Cols+c] += float64(tile[rr*kernel.F32Cols+c])
+							}
 						}
 					}
 				}
 			}
+			parts[g] = acc
 		}
-		mu.Lock()
+	})
+	for _, acc := range parts {
 		for i, v := range acc {
 			out.v[i] += v
 		}
-		mu.Unlock()
-	})
+	}
 	return out
 }
+
+// gramGroup is the number of blocks one core sums before its partial sum
+// joins the others, in order.
+const gramGroup = 16
 
 // gramBlock is the number of rows whose float32 products one GEMM tile sums
 // before they are added in float64.
