@@ -137,51 +137,59 @@ func build(sp *spec) (*Vocab, error) {
 		raw:      raw,
 		special:  special,
 		isAdded:  isAdded,
-		bytes:    make([][]byte, n),
 		m:        m,
 		bos:      -1,
 		addedIDs: addedIDs,
+		gap:      make([]bool, n),
+		byteOff:  make([]uint32, n+1),
 	}
 	if sp.bos != "" {
 		if id, ok := v.ID(sp.bos); ok {
 			v.bos = int32(id)
 		}
 	}
-	v.gap = make([]bool, n)
+	size := 0
+	for _, r := range raw {
+		size += len(r)
+	}
+	arena := make([]byte, 0, size)
 	for id, r := range raw {
 		switch {
 		case !filled[id]:
 			v.gap[id] = true
 		case special[id]:
-			v.bytes[id] = []byte(r)
+			arena = append(arena, r...)
 		case sp.kind == KindSentencePiece:
-			v.bytes[id] = decodePiece(r, sp.replacement, sp.byteFallback)
+			arena = appendPiece(arena, r, sp.replacement, sp.byteFallback)
 		default:
-			if b, ok := decodeByteLevel(r); ok {
-				v.bytes[id] = b
-			} else {
-				v.bytes[id] = []byte(r)
-			}
+			arena = appendByteLevelDecoded(arena, r)
 		}
+		v.byteOff[id+1] = uint32(len(arena))
 	}
+	v.byteArena = arena
 	v.finish()
 	return v, nil
 }
 
-// decodePiece turns a SentencePiece-style entry into the bytes it stands
-// for, as Hugging Face's decoders Replace("▁", " ") and ByteFallback do: a
+// appendPiece appends the bytes a SentencePiece-style entry stands for, as
+// Hugging Face's decoders Replace("▁", " ") and ByteFallback produce them: a
 // byte token "<0x0A>" is its byte, anything else is its text with the word
 // marker as a space.
-func decodePiece(raw, repl string, byteFallback bool) []byte {
+func appendPiece(dst []byte, raw, repl string, byteFallback bool) []byte {
 	if byteFallback {
 		if b, ok := byteToken(raw); ok {
-			return []byte{b}
+			return append(dst, b)
 		}
 	}
-	if repl != "" && strings.Contains(raw, repl) {
-		return []byte(strings.ReplaceAll(raw, repl, " "))
+	for repl != "" {
+		i := strings.Index(raw, repl)
+		if i < 0 {
+			break
+		}
+		dst = append(append(dst, raw[:i]...), ' ')
+		raw = raw[i+len(repl):]
 	}
-	return []byte(raw)
+	return append(dst, raw...)
 }
 
 // byteToken parses "<0xNN>" (hex digits in either case, as ByteFallback

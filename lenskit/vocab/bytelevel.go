@@ -49,6 +49,19 @@ func decodeByteLevel(raw string) (b []byte, ok bool) {
 	return out, true
 }
 
+// appendByteLevelDecoded appends the bytes of a byte-level entry, or the
+// entry's own UTF-8 when it is not all byte images (see decodeByteLevel).
+func appendByteLevelDecoded(dst []byte, raw string) []byte {
+	start := len(dst)
+	for _, r := range raw {
+		if r < 0 || int(r) >= len(runeByteOK) || !runeByteOK[r] {
+			return append(dst[:start], raw...)
+		}
+		dst = append(dst, runeByte[r])
+	}
+	return dst
+}
+
 // encodeByteLevel is the inverse of decodeByteLevel: the vocabulary spelling
 // of a byte string.
 func encodeByteLevel(b []byte) string {

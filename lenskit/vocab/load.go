@@ -248,32 +248,6 @@ func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// lineColAt re-reads the first off bytes of a file to turn a byte offset into
-// a position. Errors are rare, so positions are found only for them instead
-// of tracking lines while decoding.
-func lineColAt(fsys fs.FS, name string, off int64) string {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return fmt.Sprintf("byte %d", off)
-	}
-	defer f.Close()
-	br := bufio.NewReader(io.LimitReader(f, off))
-	line, col := 1, int64(1)
-	for {
-		b, err := br.ReadByte()
-		if err != nil {
-			break
-		}
-		if b == '\n' {
-			line++
-			col = 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Sprintf("line %d, column %d", line, col)
-}
-
 func lineCol(data []byte, off int64) string {
 	if off > int64(len(data)) {
 		off = int64(len(data))
@@ -471,22 +445,13 @@ func (sp *spec) resolvePending() error {
 func parseVocabMerges(fsys fs.FS, lim limits) (*spec, error) {
 	sp := &spec{source: "vocab.json+merges.txt", vocabFile: "vocab.json", vocabField: "vocab", mergeFile: "merges.txt",
 		lim: lim, kind: KindByteLevel, pre: []preStep{{kind: preByteLevel, regex: patGPT2}}}
-	r, err := openFile(fsys, "vocab.json", maxVocabJSON)
+	err := parseVocabJSON(fsys, sp)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err2 := fs.Stat(fsys, "tokenizer.model"); err2 == nil {
 			return nil, fileErr("tokenizer.model", "", "a SentencePiece model (protobuf) without tokenizer.json: lenskit reads tokenizer.json; write one with transformers (AutoTokenizer.from_pretrained(dir).save_pretrained(dir)) and put it beside the model")
 		}
 		return nil, &FileError{File: "tokenizer.json", Err: fmt.Errorf("no tokenizer.json, and no vocab.json + merges.txt either: %w", fs.ErrNotExist)}
 	}
-	if err != nil {
-		return nil, err
-	}
-	st := newStream(fsys, r)
-	err = st.vocabObject(sp, "vocab")
-	if err == nil {
-		err = st.end("")
-	}
-	r.Close()
 	if err != nil {
 		return nil, err
 	}

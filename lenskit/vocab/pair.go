@@ -43,7 +43,7 @@ func (fuzzyEqual) Exclude(v *Vocab, a, b int) bool {
 	if v.formID[a] == v.formID[b] {
 		return true
 	}
-	return fuzzyForms(v.fuzzy[a], v.fuzzy[b])
+	return fuzzyForms(v.fuzzyOf(a), v.fuzzyOf(b))
 }
 func (fuzzyEqual) String() string { return "exclude-fuzzy" }
 

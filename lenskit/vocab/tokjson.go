@@ -2,251 +2,162 @@ package vocab
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"strconv"
 )
 
-// tokenizer.json is read as a stream of JSON tokens (json.Decoder.Token),
-// never as one document: the vocabulary and the merges, which are nearly all
-// of a large file, are checked and counted entry by entry as they arrive, so
-// that a file that is too big for the model is refused after its first bad
-// entry and memory stays proportional to what was accepted. Only the small
-// components (normalizer, pre_tokenizer, post_processor, one added token at
-// a time) are decoded into structs.
-
-// stream decodes one JSON file token by token and turns decoder errors into
-// *FileErrors with a line and column.
-type stream struct {
-	fsys fs.FS
-	r    *limitedReader
-	dec  *json.Decoder
-}
-
-func newStream(fsys fs.FS, r *limitedReader) *stream {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	return &stream{fsys: fsys, r: r, dec: dec}
-}
-
-func (s *stream) file() string { return s.r.name }
-
-// fail turns a decoding error met at field where into a *FileError.
-func (s *stream) fail(where string, err error) error {
-	if errors.Is(err, errOverLimit) {
-		return s.r.overLimit()
-	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	off := s.dec.InputOffset()
-	switch {
-	case errors.As(err, &syn):
-		off = syn.Offset
-	case errors.As(err, &typ):
-		err = fmt.Errorf("%s value where %s was expected", typ.Value, typ.Type)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		if s.r.n == 0 {
-			return fileErr(s.file(), "", "file is empty")
-		}
-		err = errors.New("unexpected end of JSON input")
-	}
-	return &FileError{File: s.file(), Where: joinWhere(where, lineColAt(s.fsys, s.file(), off)), Err: err}
-}
-
-func (s *stream) token(where string) (json.Token, error) {
-	t, err := s.dec.Token()
-	if err != nil {
-		return nil, s.fail(where, err)
-	}
-	return t, nil
-}
-
-// decode decodes the next value into v.
-func (s *stream) decode(where string, v any) error {
-	if err := s.dec.Decode(v); err != nil {
-		return s.fail(where, err)
-	}
-	return nil
-}
-
-// delim reads the next token and requires it to open an object or array.
-// ok is false (with no error) for null.
-func (s *stream) open(where string, want json.Delim, what string) (ok bool, err error) {
-	t, err := s.token(where)
-	if err != nil {
-		return false, err
-	}
-	if t == nil {
-		return false, nil
-	}
-	if d, isDelim := t.(json.Delim); isDelim && d == want {
-		return true, nil
-	}
-	return false, fileErr(s.file(), where, "%s, not %s", what, describeToken(t))
-}
-
-// skip reads and discards one value, without keeping its strings.
-func (s *stream) skip(where string) error {
-	depth := 0
-	for {
-		t, err := s.token(where)
-		if err != nil {
-			return err
-		}
-		if d, ok := t.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				depth++
-			default:
-				depth--
-			}
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
-}
-
-// end checks that nothing follows the top-level value.
-func (s *stream) end(where string) error {
-	if _, err := s.dec.Token(); err != io.EOF {
-		if err == nil {
-			return fileErr(s.file(), where, "data after the end of the JSON document")
-		}
-		return s.fail(where, err)
-	}
-	return nil
-}
-
-func describeToken(t json.Token) string {
-	switch x := t.(type) {
-	case json.Delim:
-		switch x {
-		case '{':
-			return "an object"
-		case '[':
-			return "an array"
-		}
-		return strconv.Quote(string(x))
-	case string:
-		return "the string " + quote(x)
-	case json.Number:
-		return "the number " + quote(x.String())
-	case bool:
-		return fmt.Sprintf("%v", x)
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", t)
-}
+// tokenizer.json is read as a stream (see lexer), never as one document:
+// the vocabulary and the merges, which are nearly all of a large file, are
+// checked and counted entry by entry as they arrive, so that a file that is
+// too big for the model is refused at its first entry too many and memory
+// stays proportional to what was accepted. Only the small components
+// (normalizer, pre_tokenizer, post_processor, one added token at a time)
+// are captured and decoded with encoding/json.
 
 // vocabObject reads a {"token": id, ...} object into sp, checking each entry
 // as it arrives.
-func (s *stream) vocabObject(sp *spec, field string) error {
-	ok, err := s.open(field, '{', `not an object {"token": id, ...} (a Unigram or WordPiece vocabulary is not BPE)`)
-	if err != nil {
-		return err
-	}
+func (l *lexer) vocabObject(sp *spec, field string) error {
+	c, ok := l.peek()
 	if !ok {
-		return fileErr(s.file(), field, "missing")
+		return l.eofErr(field)
 	}
+	if c != '{' {
+		if c == 'n' {
+			return fileErr(l.file, field, "missing")
+		}
+		return l.fail(field, `%s, not an object {"token": id, ...} (a Unigram or WordPiece vocabulary is not BPE)`, describeStart(c))
+	}
+	l.pos++
 	if sp.ids == nil {
 		sp.ids = make(map[string]int32)
 	}
-	for s.dec.More() {
-		kt, err := s.token(field)
+	first := true
+	for {
+		ok, err := l.more(field, &first, '}')
 		if err != nil {
 			return err
 		}
-		key, _ := kt.(string)
-		where := func() string { return field + "[" + quote(key) + "]" }
-		vt, err := s.token(field)
-		if err != nil {
-			return err
-		}
-		num, ok := vt.(json.Number)
 		if !ok {
-			return fileErr(s.file(), where(), "id is %s, not a number", describeToken(vt))
+			break
 		}
-		id, err := strconv.ParseInt(num.String(), 10, 64)
+		kb, err := l.key(field)
 		if err != nil {
-			if _, ferr := strconv.ParseFloat(num.String(), 64); ferr == nil && len(num.String()) < 20 {
-				return fileErr(s.file(), where(), "id %s is not an integer", num)
+			return err
+		}
+		key := string(kb)
+		where := func() string { return field + "[" + quote(key) + "]" }
+		c, ok := l.peek()
+		if !ok {
+			return l.eofErr(field)
+		}
+		if c != '-' && (c < '0' || c > '9') {
+			var what string
+			if c == '"' {
+				s, err := l.str(where())
+				if err != nil {
+					return err
+				}
+				what = "the string " + quote(s)
+			} else {
+				what = describeStart(c)
 			}
-			return fileErr(s.file(), where(), "id %s is not an integer in range", quote(num.String()))
+			return fileErr(l.file, where(), "id is %s, not a number", what)
+		}
+		num, err := l.number(field)
+		if err != nil {
+			return err
+		}
+		id, ok := parseID(num)
+		if !ok {
+			if len(num) < 20 {
+				return fileErr(l.file, where(), "id %s is not an integer", num)
+			}
+			return fileErr(l.file, where(), "id %s is not an integer in range", quote(string(num)))
 		}
 		if err := sp.addEntry(key, id, where); err != nil {
 			return err
 		}
 	}
-	if _, err := s.token(field); err != nil {
-		return err
-	}
 	if len(sp.entries) == 0 {
-		return fileErr(s.file(), field, "empty vocabulary")
+		return fileErr(l.file, field, "empty vocabulary")
 	}
 	return nil
 }
 
 // mergesArray reads model.merges: ["a b", ...] or [["a", "b"], ...].
-func (s *stream) mergesArray(sp *spec) error {
+func (l *lexer) mergesArray(sp *spec) error {
 	const field = "model.merges"
 	sp.mergeAt = func(rank int) string { return fmt.Sprintf("%s[%d]", field, rank) }
-	ok, err := s.open(field, '[', "not an array")
-	if err != nil || !ok {
+	c, ok := l.peek()
+	if !ok {
+		return l.eofErr(field)
+	}
+	if c == 'n' {
+		_, err := l.literal(field)
 		return err
 	}
-	n := 0
-	for ; s.dec.More(); n++ {
-		where := sp.mergeAt(n)
-		t, err := s.token(where)
+	if c != '[' {
+		return l.fail(field, "%s, not an array", describeStart(c))
+	}
+	l.pos++
+	first := true
+	for n := 0; ; n++ {
+		ok, err := l.more(field, &first, ']')
 		if err != nil {
 			return err
 		}
+		if !ok {
+			return nil
+		}
+		where := sp.mergeAt(n)
+		c, ok := l.peek()
+		if !ok {
+			return l.eofErr(where)
+		}
 		var a, b string
-		switch x := t.(type) {
-		case string:
+		switch c {
+		case '"':
+			s, err := l.str(where)
+			if err != nil {
+				return err
+			}
 			var ok bool
-			a, b, ok = splitMerge(x)
+			a, b, ok = splitMerge(s)
 			if !ok {
-				return fileErr(s.file(), where, "%s is not two tokens separated by one space", quote(x))
+				return fileErr(l.file, where, "%s is not two tokens separated by one space", quote(s))
 			}
-		case json.Delim:
-			if x != '[' {
-				return fileErr(s.file(), where, `expected "a b" or ["a", "b"]`)
-			}
+		case '[':
+			l.pos++
 			var parts [2]string
 			k := 0
-			for s.dec.More() {
-				p, err := s.token(where)
+			pfirst := true
+			for {
+				ok, err := l.more(where, &pfirst, ']')
 				if err != nil {
 					return err
 				}
-				str, ok := p.(string)
-				if !ok || k == 2 {
-					return fileErr(s.file(), where, "expected exactly two strings")
+				if !ok {
+					break
 				}
-				parts[k] = str
+				if c, _ := l.peek(); c != '"' || k == 2 {
+					return fileErr(l.file, where, "expected exactly two strings")
+				}
+				if parts[k], err = l.str(where); err != nil {
+					return err
+				}
 				k++
 			}
-			if _, err := s.token(where); err != nil {
-				return err
-			}
 			if k != 2 || parts[0] == "" || parts[1] == "" {
-				return fileErr(s.file(), where, "expected exactly two non-empty strings")
+				return fileErr(l.file, where, "expected exactly two non-empty strings")
 			}
 			a, b = parts[0], parts[1]
 		default:
-			return fileErr(s.file(), where, `%s: expected "a b" or ["a", "b"]`, describeToken(t))
+			return fileErr(l.file, where, `%s: expected "a b" or ["a", "b"]`, describeStart(c))
 		}
 		if err := sp.addMerge(a, b); err != nil {
 			return err
 		}
 	}
-	_, err = s.token(field)
-	return err
 }
 
 // addedTokenJSON is one entry of added_tokens.
@@ -260,50 +171,96 @@ type addedTokenJSON struct {
 	Normalized *bool   `json:"normalized"`
 }
 
-func (s *stream) addedTokens(sp *spec) error {
-	const field = "added_tokens"
-	ok, err := s.open(field, '[', "not an array")
-	if err != nil || !ok {
+// component captures one value and decodes it into v with encoding/json.
+func (l *lexer) component(field string, v any) error {
+	where := l.where()
+	var raw []byte
+	if err := l.value(field, &raw); err != nil {
 		return err
 	}
-	for i := 0; s.dec.More(); i++ {
+	if err := json.Unmarshal(raw, v); err != nil {
+		if typ, ok := err.(*json.UnmarshalTypeError); ok {
+			f := field
+			if typ.Field != "" {
+				f = field + "." + typ.Field
+			}
+			return &FileError{File: l.file, Where: joinWhere(f, where), Err: fmt.Errorf("%s value where %s was expected", typ.Value, typ.Type)}
+		}
+		return &FileError{File: l.file, Where: joinWhere(field, where), Err: err}
+	}
+	return nil
+}
+
+// rawComponent captures one value (null gives nil).
+func (l *lexer) rawComponent(field string) (json.RawMessage, error) {
+	var raw []byte
+	if err := l.value(field, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (l *lexer) addedTokens(sp *spec) error {
+	const field = "added_tokens"
+	c, ok := l.peek()
+	if !ok {
+		return l.eofErr(field)
+	}
+	if c == 'n' {
+		_, err := l.literal(field)
+		return err
+	}
+	if c != '[' {
+		return l.fail(field, "%s, not an array", describeStart(c))
+	}
+	l.pos++
+	first := true
+	for i := 0; ; i++ {
+		ok, err := l.more(field, &first, ']')
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
 		where := fmt.Sprintf("%s[%d]", field, i)
 		if err := sp.lim.checkCount(i + 1); err != nil {
-			return &FileError{File: s.file(), Where: field, Err: err}
+			return &FileError{File: l.file, Where: field, Err: err}
+		}
+		if c, _ := l.peek(); c != '{' {
+			return l.fail(where, "%s, not an object", describeStart(c))
 		}
 		var at addedTokenJSON
-		if err := s.decode(where, &at); err != nil {
+		if err := l.component(where, &at); err != nil {
 			return err
 		}
 		if at.ID == nil {
-			return fileErr(s.file(), where, "no id")
+			return fileErr(l.file, where, "no id")
 		}
 		if *at.ID < 0 {
-			return fileErr(s.file(), where, "id %d is negative", *at.ID)
+			return fileErr(l.file, where, "id %d is negative", *at.ID)
 		}
 		if err := sp.lim.checkID(*at.ID); err != nil {
-			return &FileError{File: s.file(), Where: where, Err: err}
+			return &FileError{File: l.file, Where: where, Err: err}
 		}
 		if at.Content == nil || *at.Content == "" {
-			return fileErr(s.file(), where, "empty content")
+			return fileErr(l.file, where, "empty content")
 		}
 		if len(*at.Content) > maxEntryBytes {
-			return fileErr(s.file(), where, "content is %d bytes, over the %d-byte limit", len(*at.Content), maxEntryBytes)
+			return fileErr(l.file, where, "content is %d bytes, over the %d-byte limit", len(*at.Content), maxEntryBytes)
 		}
 		sp.added = append(sp.added, addedSpec{
-			file: s.file(), where: where, content: *at.Content, id: *at.ID, special: at.Special,
+			file: l.file, where: where, content: *at.Content, id: *at.ID, special: at.Special,
 			lstrip: at.Lstrip, rstrip: at.Rstrip, singleWord: at.SingleWord,
 			// Hugging Face's default for a token without the flag.
 			normalized: at.Normalized == nil && !at.Special || at.Normalized != nil && *at.Normalized,
 		})
 	}
-	_, err = s.token(field)
-	return err
 }
 
 // modelFields are the scalar fields of the BPE model.
 type modelFields struct {
-	typ                     string
+	typ                     *string
 	unkToken                *string
 	continuingSubwordPrefix *string
 	endOfWordSuffix         *string
@@ -313,61 +270,71 @@ type modelFields struct {
 	sawVocab                bool
 }
 
-func (s *stream) model(sp *spec, mf *modelFields) error {
-	ok, err := s.open("model", '{', "not an object")
-	if err != nil {
-		return err
-	}
+func (l *lexer) model(sp *spec, mf *modelFields) error {
+	c, ok := l.peek()
 	if !ok {
-		return fileErr(s.file(), "model", "missing")
+		return l.eofErr("model")
 	}
-	for s.dec.More() {
-		kt, err := s.token("model")
+	if c == 'n' {
+		return fileErr(l.file, "model", "missing")
+	}
+	if c != '{' {
+		return l.fail("model", "%s, not an object", describeStart(c))
+	}
+	l.pos++
+	first := true
+	for {
+		ok, err := l.more("model", &first, '}')
 		if err != nil {
 			return err
 		}
-		key, _ := kt.(string)
+		if !ok {
+			return nil
+		}
+		kb, err := l.key("model")
+		if err != nil {
+			return err
+		}
+		key := string(kb)
 		where := "model." + key
 		switch key {
 		case "type":
-			err = s.decode(where, &mf.typ)
-			if err == nil && mf.typ != "BPE" {
-				return fileErr(s.file(), where, "%s is not supported: lenskit reads BPE tokenizers (byte-level like GPT-2, Llama 3 and Qwen, or SentencePiece-style like Llama 2 and Gemma)", quote(mf.typ))
+			err = l.component(where, &mf.typ)
+			if err == nil && mf.typ != nil && *mf.typ != "BPE" {
+				return fileErr(l.file, where, "%s is not supported: lenskit reads BPE tokenizers (byte-level like GPT-2, Llama 3 and Qwen, or SentencePiece-style like Llama 2 and Gemma)", quote(*mf.typ))
 			}
 		case "unk_token":
-			err = s.decode(where, &mf.unkToken)
+			err = l.component(where, &mf.unkToken)
 		case "continuing_subword_prefix":
-			err = s.decode(where, &mf.continuingSubwordPrefix)
+			err = l.component(where, &mf.continuingSubwordPrefix)
 		case "end_of_word_suffix":
-			err = s.decode(where, &mf.endOfWordSuffix)
+			err = l.component(where, &mf.endOfWordSuffix)
 		case "byte_fallback":
-			err = s.decode(where, &mf.byteFallback)
+			err = l.component(where, &mf.byteFallback)
 		case "fuse_unk":
-			err = s.decode(where, &mf.fuseUnk)
+			err = l.component(where, &mf.fuseUnk)
 		case "ignore_merges":
-			err = s.decode(where, &mf.ignoreMerges)
+			err = l.component(where, &mf.ignoreMerges)
 		case "dropout":
-			err = s.decode(where, &mf.dropout)
+			err = l.component(where, &mf.dropout)
 		case "vocab":
 			if mf.sawVocab {
-				return fileErr(s.file(), where, "appears twice")
+				return fileErr(l.file, where, "appears twice")
 			}
 			mf.sawVocab = true
-			if err := s.vocabObject(sp, where); err != nil {
+			if err := l.vocabObject(sp, where); err != nil {
 				return err
 			}
 			err = sp.resolvePending()
 		case "merges":
-			err = s.mergesArray(sp)
+			err = l.mergesArray(sp)
 		default:
-			err = s.skip(where)
+			err = l.value(where, nil)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	_, err = s.token("model")
-	return err
 }
 
 // parseTokenizerJSON streams tokenizer.json into a spec. A missing file is
@@ -379,47 +346,56 @@ func parseTokenizerJSON(fsys fs.FS, lim limits) (*spec, error) {
 		return nil, err
 	}
 	defer r.Close()
-	s := newStream(fsys, r)
+	l := newLexer(r, file)
 	sp := &spec{source: file, vocabFile: file, vocabField: "model.vocab", mergeFile: file, lim: lim}
-	ok, err := s.open("", '{', "not a JSON object")
-	if err != nil {
-		return nil, err
-	}
+	c, ok := l.peek()
 	if !ok {
-		return nil, fileErr(file, "", "null, not a JSON object")
+		return nil, l.eofErr("")
 	}
+	if c != '{' {
+		return nil, l.fail("", "%s, not a JSON object", describeStart(c))
+	}
+	l.pos++
 	var mf modelFields
 	var sawModel bool
 	var normRaw, preRaw, postRaw json.RawMessage
-	for s.dec.More() {
-		kt, err := s.token("")
+	first := true
+	for {
+		ok, err := l.more("", &first, '}')
 		if err != nil {
 			return nil, err
 		}
-		key, _ := kt.(string)
+		if !ok {
+			break
+		}
+		kb, err := l.key("")
+		if err != nil {
+			return nil, err
+		}
+		key := string(kb)
 		switch key {
 		case "added_tokens":
-			err = s.addedTokens(sp)
+			err = l.addedTokens(sp)
 		case "normalizer":
-			err = s.decode(key, &normRaw)
+			normRaw, err = l.rawComponent(key)
 		case "pre_tokenizer":
-			err = s.decode(key, &preRaw)
+			preRaw, err = l.rawComponent(key)
 		case "post_processor":
-			err = s.decode(key, &postRaw)
+			postRaw, err = l.rawComponent(key)
 		case "model":
+			if sawModel {
+				return nil, fileErr(file, "model", "appears twice")
+			}
 			sawModel = true
-			err = s.model(sp, &mf)
+			err = l.model(sp, &mf)
 		default:
-			err = s.skip(key)
+			err = l.value(key, nil)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	if _, err := s.token(""); err != nil {
-		return nil, err
-	}
-	if err := s.end(""); err != nil {
+	if err := l.end(); err != nil {
 		return nil, err
 	}
 	if !sawModel {
@@ -452,4 +428,18 @@ func parseTokenizerJSON(fsys fs.FS, lim limits) (*spec, error) {
 	}
 	sp.bos, sp.bosFromPP = parseBOS(postRaw)
 	return sp, nil
+}
+
+// parseVocabJSON streams vocab.json into sp.
+func parseVocabJSON(fsys fs.FS, sp *spec) error {
+	r, err := openFile(fsys, "vocab.json", maxVocabJSON)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	l := newLexer(r, "vocab.json")
+	if err := l.vocabObject(sp, "vocab"); err != nil {
+		return err
+	}
+	return l.end()
 }

@@ -1,6 +1,7 @@
 package vocab
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"slices"
@@ -24,13 +25,21 @@ type Vocab struct {
 	gap     []bool // placeholders: ids no token has
 
 	addedIDs map[string]int32 // added tokens that are not model entries
-	bytes    [][]byte
-	text     []string
-	display  []string
-	form     []string
-	formID   []int32 // equal forms share an id, so SameToken is one comparison
-	fuzzy    []fuzzyForm
-	flags    []uint8
+
+	// The forms of every token live in a few arenas indexed by offsets, not
+	// in a string or slice per token: a vocabulary costs about a hundred
+	// bytes per token plus its text, whatever its size (see LoadOptions).
+	byteArena []byte   // Bytes of every token, concatenated
+	byteOff   []uint32 // Bytes(id) is byteArena[byteOff[id]:byteOff[id+1]]
+	textArena string   // Text of every token, concatenated
+	textOff   []uint32
+	dispArena string // Display of every token, concatenated
+	dispOff   []uint32
+	form      []string // substrings of one arena
+	formID    []int32  // equal forms share an id, so SameToken is one comparison
+	runes     []rune   // the Form of every token as runes, for FuzzyEqual
+	runeOff   []uint32
+	flags     []uint8
 
 	m    *model
 	pool sync.Pool // *encoder
@@ -140,10 +149,17 @@ func (v *Vocab) Raw(id int) string {
 // UTF-8 bytes, as in Hugging Face's ByteLevel decoder. The slice must not be
 // modified. nil when id is out of range or a placeholder.
 func (v *Vocab) Bytes(id int) []byte {
-	if !v.ok(id) {
+	if !v.real(id) {
 		return nil
 	}
-	return v.bytes[id]
+	return v.bytesOf(id)
+}
+
+// bytesOf is Bytes without the range check; the result's capacity ends with
+// it, so an append by a caller cannot overwrite the next token.
+func (v *Vocab) bytesOf(id int) []byte {
+	a, b := v.byteOff[id], v.byteOff[id+1]
+	return v.byteArena[a:b:b]
 }
 
 // Text returns the decoded UTF-8 text of id: "Ġł" → " ł". When the bytes are
@@ -156,7 +172,7 @@ func (v *Vocab) Text(id int) string {
 	if !v.ok(id) {
 		return ""
 	}
-	return v.text[id]
+	return v.textArena[v.textOff[id]:v.textOff[id+1]]
 }
 
 // Display returns the form the seed notebook prints in its tables: the
@@ -173,7 +189,7 @@ func (v *Vocab) Display(id int) string {
 	if !v.ok(id) {
 		return ""
 	}
-	return v.display[id]
+	return v.dispArena[v.dispOff[id]:v.dispOff[id+1]]
 }
 
 // Form returns the normalized form used to compare tokens with corpus token
@@ -200,102 +216,136 @@ func (v *Vocab) Special(id int) bool {
 // filters: lower case, surrounding whitespace removed.
 func NormalizeForm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// escapeInvalid writes b as text, replacing each byte that is not part of
-// valid UTF-8 with <0xNN>.
-func escapeInvalid(b []byte) string {
+// appendEscapeInvalid appends b as text, replacing each byte that is not
+// part of valid UTF-8 with <0xNN>.
+func appendEscapeInvalid(dst, b []byte) []byte {
 	if utf8.Valid(b) {
-		return string(b)
+		return append(dst, b...)
 	}
-	var sb strings.Builder
 	for len(b) > 0 {
 		r, w := utf8.DecodeRune(b)
 		if r == utf8.RuneError && w == 1 {
-			fmt.Fprintf(&sb, "<0x%02X>", b[0])
+			dst = fmt.Appendf(dst, "<0x%02X>", b[0])
 		} else {
-			sb.Write(b[:w])
+			dst = append(dst, b[:w]...)
 		}
 		b = b[w:]
 	}
-	return sb.String()
+	return dst
 }
 
-// escapeControls makes control characters visible for one-line displays.
-func escapeControls(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	var sb strings.Builder
-	for _, r := range s {
+// appendEscapeControls appends t (valid UTF-8) with control characters made
+// visible for one-line displays: \n, \t, \r, others as <0x1B> or <U+0085>.
+func appendEscapeControls(dst, t []byte) []byte {
+	for len(t) > 0 {
+		c := t[0]
+		if c >= 0x20 && c < 0x7f {
+			dst = append(dst, c)
+			t = t[1:]
+			continue
+		}
+		r, w := utf8.DecodeRune(t)
 		switch {
 		case r == '\n':
-			sb.WriteString(`\n`)
+			dst = append(dst, `\n`...)
 		case r == '\t':
-			sb.WriteString(`\t`)
+			dst = append(dst, `\t`...)
 		case r == '\r':
-			sb.WriteString(`\r`)
+			dst = append(dst, `\r`...)
 		case unicode.IsControl(r):
 			if r < 0x100 {
-				fmt.Fprintf(&sb, "<0x%02X>", r)
+				dst = fmt.Appendf(dst, "<0x%02X>", r)
 			} else {
-				fmt.Fprintf(&sb, "<U+%04X>", r)
+				dst = fmt.Appendf(dst, "<U+%04X>", r)
 			}
 		default:
-			sb.WriteRune(r)
+			dst = append(dst, t[:w]...)
 		}
+		t = t[w:]
 	}
-	return sb.String()
+	return dst
 }
 
-// finish computes every derived per-token form and flag. raw, special,
-// isAdded, gap and bytes must be set.
+// finish computes every derived per-token form and flag into the arenas.
+// raw, special, isAdded, gap, byteArena and byteOff must be set. Each form
+// is built in one scratch buffer and appended to its arena, so computing
+// them costs the arenas and little garbage.
 func (v *Vocab) finish() {
 	n := len(v.raw)
-	v.text = make([]string, n)
-	v.display = make([]string, n)
+	v.textOff = make([]uint32, n+1)
+	v.dispOff = make([]uint32, n+1)
+	v.runeOff = make([]uint32, n+1)
 	v.form = make([]string, n)
 	v.formID = make([]int32, n)
-	v.fuzzy = make([]fuzzyForm, n)
 	v.flags = make([]uint8, n)
-	formIDs := make(map[string]int32, n)
+	formOff := make([]uint32, n+1)
+	var text, disp, form strings.Builder
+	text.Grow(len(v.byteArena) + len(v.byteArena)/8)
+	disp.Grow(len(v.byteArena) + len(v.byteArena)/8 + n)
+	form.Grow(len(v.byteArena))
+	var t, d, f []byte
+	runes := 0
 	for id := 0; id < n; id++ {
 		if v.gap[id] {
 			v.flags[id] = flagGap
-			fid, ok := formIDs[""]
-			if !ok {
-				fid = int32(len(formIDs))
-				formIDs[""] = fid
+		} else {
+			b := v.bytesOf(id)
+			t = appendEscapeInvalid(t[:0], b)
+			text.Write(t)
+			d = d[:0]
+			switch {
+			case v.isAdded[id]:
+				d = appendEscapeControls(d, t)
+			case len(t) > 0 && t[0] == ' ':
+				d = appendEscapeControls(d, t[1:])
+			default:
+				d = appendEscapeControls(append(d, '#'), t)
 			}
-			v.formID[id] = fid
-			continue
+			disp.Write(d)
+			f = appendNormalizedForm(f[:0], t)
+			form.Write(f)
+			runes += utf8.RuneCount(f)
+			v.flags[id] = tokenFlags(v.raw[id], b, v.special[id])
 		}
-		b := v.bytes[id]
-		t := escapeInvalid(b)
-		if t == v.raw[id] {
-			t = v.raw[id] // share the entry's memory
+		v.textOff[id+1] = uint32(text.Len())
+		v.dispOff[id+1] = uint32(disp.Len())
+		formOff[id+1] = uint32(form.Len())
+	}
+	v.textArena, v.dispArena = text.String(), disp.String()
+	forms := form.String()
+	v.runes = make([]rune, 0, runes)
+	formIDs := make(map[string]int32, n)
+	for id := 0; id < n; id++ {
+		fs := forms[formOff[id]:formOff[id+1]]
+		v.form[id] = fs
+		for _, r := range fs {
+			v.runes = append(v.runes, r)
 		}
-		v.text[id] = t
-		switch {
-		case v.isAdded[id]:
-			v.display[id] = escapeControls(t)
-		case strings.HasPrefix(t, " "):
-			v.display[id] = escapeControls(t[1:])
-		default:
-			v.display[id] = "#" + escapeControls(t)
-		}
-		f := NormalizeForm(t)
-		if f == t {
-			f = t
-		}
-		v.form[id] = f
-		fid, ok := formIDs[f]
+		v.runeOff[id+1] = uint32(len(v.runes))
+		fid, ok := formIDs[fs]
 		if !ok {
 			fid = int32(len(formIDs))
-			formIDs[f] = fid
+			formIDs[fs] = fid
 		}
 		v.formID[id] = fid
-		v.fuzzy[id] = newFuzzyForm(f)
-		v.flags[id] = tokenFlags(v.raw[id], b, v.special[id])
 	}
+}
+
+// appendNormalizedForm appends NormalizeForm(t) without allocating for the
+// common case of text that is already lower case ASCII.
+func appendNormalizedForm(dst, t []byte) []byte {
+	t = bytes.TrimFunc(t, unicode.IsSpace)
+	for _, c := range t {
+		if c >= 0x80 || 'A' <= c && c <= 'Z' {
+			return append(dst, NormalizeForm(string(t))...)
+		}
+	}
+	return append(dst, t...)
+}
+
+// fuzzyOf is the Form of id as runes.
+func (v *Vocab) fuzzyOf(id int) fuzzyForm {
+	return fuzzyForm(v.runes[v.runeOff[id]:v.runeOff[id+1]])
 }
 
 func tokenFlags(raw string, b []byte, special bool) uint8 {
@@ -519,7 +569,7 @@ func (v *Vocab) Decode(ids []int) string {
 			sb.WriteRune(utf8.RuneError)
 			continue
 		}
-		sb.Write(v.bytes[id])
+		sb.Write(v.bytesOf(id))
 	}
 	return sb.String()
 }
@@ -531,7 +581,7 @@ func (v *Vocab) DecodeBytes(ids []int) ([]byte, error) {
 		if !v.ok(id) {
 			return nil, fmt.Errorf("vocab: decode: ids[%d] = %d out of range [0, %d)", i, id, len(v.raw))
 		}
-		out = append(out, v.bytes[id]...)
+		out = append(out, v.bytesOf(id)...)
 	}
 	return out, nil
 }
