@@ -421,14 +421,24 @@ func (c *wireColumns) bySide() [project.NumSides]*[]wireScored {
 }
 
 type wireEvidence struct {
-	K          int          `json:"k"`
-	Bottom     bool         `json:"bottom"`
-	Offset     int          `json:"offset,omitempty"`
-	Filter     string       `json:"filter"`
-	Processing string       `json:"processing,omitempty"`
-	Lenskit    string       `json:"lenskit"`
-	Pairs      []wirePair   `json:"pairs,omitempty"`
-	Columns    *wireColumns `json:"columns,omitempty"`
+	K          int           `json:"k"`
+	Bottom     bool          `json:"bottom"`
+	Offset     int           `json:"offset,omitempty"`
+	Filter     string        `json:"filter"`
+	Processing string        `json:"processing,omitempty"`
+	Lenskit    string        `json:"lenskit"`
+	Pairs      []wirePair    `json:"pairs,omitempty"`
+	Columns    *wireColumns  `json:"columns,omitempty"`
+	Corpus     string        `json:"corpus,omitempty"`
+	Sample     string        `json:"sample,omitempty"`
+	Contexts   []wireContext `json:"contexts,omitempty"`
+}
+
+type wireContext struct {
+	Line       int     `json:"line"`
+	Token      int     `json:"token"`
+	Text       string  `json:"text"`
+	Activation float32 `json:"activation"`
 }
 
 // schema lists the keys each object may have, for the walk that finds
@@ -451,7 +461,8 @@ var fileShape = func() *shape {
 	scored := obj("id", "text", "score")
 	cols := &shape{fields: map[string]*shape{"K": arr(scored), "V": arr(scored), "-K": arr(scored), "-V": arr(scored),
 		"gate": arr(scored), "up": arr(scored), "-gate": arr(scored), "-up": arr(scored)}}
-	ev := obj("k", "bottom", "offset", "filter", "processing", "lenskit")
+	ev := obj("k", "bottom", "offset", "filter", "processing", "lenskit", "corpus", "sample")
+	ev.fields["contexts"] = arr(obj("line", "token", "text", "activation"))
 	ev.fields["pairs"] = arr(obj("source", "source_text", "target", "target_text", "score"))
 	ev.fields["columns"] = cols
 	note := obj("id", "component", "label", "text", "author", "created", "updated", "weights")
@@ -642,6 +653,10 @@ func wireNoteOf(n Note) wireNote {
 		if any {
 			we.Columns = &c
 		}
+		we.Corpus, we.Sample = e.Corpus, e.Sample
+		for _, x := range e.Contexts {
+			we.Contexts = append(we.Contexts, wireContext(x))
+		}
 		w.Evidence = we
 	}
 	return w
@@ -673,6 +688,10 @@ func (w wireNote) note() (n Note, field string, err error) {
 					e.Columns[s] = append(e.Columns[s], ScoredToken(t))
 				}
 			}
+		}
+		e.Corpus, e.Sample = we.Corpus, we.Sample
+		for _, x := range we.Contexts {
+			e.Contexts = append(e.Contexts, Context(x))
 		}
 		n.Evidence = e
 	}

@@ -110,6 +110,22 @@ type Evidence struct {
 	// −K, −V for a plain MLP; gate, up, V, −gate, −up, −V for a gated one.
 	// Sides not shown are empty.
 	Columns [project.NumSides][]ScoredToken
+	// Contexts are a neuron's top-activating contexts in a corpus (from
+	// running the model on text), with the corpus and how it was sampled,
+	// so that the positions can be found again.
+	Corpus   string // the corpus files, by name
+	Sample   string // how the corpus was sampled, e.g. "seed 1, 100000 tokens, windows of 64 tokens"
+	Contexts []Context
+}
+
+// Context is one place in a corpus where a neuron activated: the line, the
+// activating token's index in that line's encoding, the text around it
+// with the token marked ⟦…⟧, and the activation.
+type Context struct {
+	Line       int // 1-based line of the corpus
+	Token      int
+	Text       string
+	Activation float32
 }
 
 // Sides returns the neuron columns the evidence holds, in display order (K,

@@ -133,6 +133,13 @@ func evidenceSummary(n Note, show int) string {
 		}
 		return head + ": " + ellipsis(texts, len(e.Pairs))
 	}
+	if len(e.Contexts) > 0 {
+		texts := make([]string, 0, show)
+		for _, x := range e.Contexts[:min(show, len(e.Contexts))] {
+			texts = append(texts, x.Text)
+		}
+		return fmt.Sprintf("top-%d contexts: %s", len(e.Contexts), ellipsis(texts, len(e.Contexts)))
+	}
 	var parts []string
 	for _, s := range e.Sides() {
 		col := e.Columns[s]
@@ -508,7 +515,17 @@ func writeEvidenceMarkdown(b *strings.Builder, n Note, e *Evidence) {
 	if e.Lenskit != "" {
 		fmt.Fprintf(b, ", lenskit %s", mdEscape(e.Lenskit))
 	}
+	if e.Corpus != "" {
+		fmt.Fprintf(b, ", corpus %s (%s)", mdEscape(e.Corpus), mdEscape(e.Sample))
+	}
 	b.WriteString("\n\n")
+	if len(e.Contexts) > 0 {
+		b.WriteString("| # | activation | line | token | context |\n|---:|---:|---:|---:|---|\n")
+		for i, x := range e.Contexts {
+			fmt.Fprintf(b, "| %d | %s | %d | %d | %s |\n", i+1, score(x.Activation), x.Line, x.Token, mdEscape(x.Text))
+		}
+		b.WriteString("\n")
+	}
 	if len(e.Pairs) > 0 {
 		src, dst := "source", "target"
 		if n.Component.Kind == HeadKind && n.Component.View == project.QK {
