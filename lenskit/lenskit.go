@@ -53,6 +53,8 @@ type Model struct {
 
 	vocabHashOnce sync.Once
 	vocabHash     string
+
+	text textState // the forward pass, made on first use (ontext.go)
 }
 
 // LoadOption configures Load.
@@ -196,6 +198,7 @@ func (m *Model) Close() error {
 	if m.err != nil {
 		return nil
 	}
+	m.text.close()
 	return m.Weights.Close()
 }
 
