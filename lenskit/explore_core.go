@@ -191,7 +191,8 @@ type explorer struct {
 	nhits    []exploreHit // neuron hits of the query, for the state searched
 	searched string       // the state the neuron hits were computed for
 	progress string
-	took     time.Duration
+	took     time.Duration // computing the last selection
+	handled  time.Duration // handling the last events, drawing included
 	seq      int
 	done     bool
 
@@ -790,6 +791,7 @@ func (x *explorer) widgetValues(st exploreState) map[string]int {
 // result is computed here, synchronously; long work (map statistics, the
 // neuron part of a search) restarts in the background afterwards.
 func (x *explorer) handle(evs ...exploreEvent) {
+	start := time.Now()
 	x.stopJob()
 	var d dirty
 	var saves []exploreEvent
@@ -835,6 +837,9 @@ func (x *explorer) handle(evs ...exploreEvent) {
 	if d.sync {
 		x.front.sync(x.syncOf(st, d.widgets))
 	}
+	x.mu.Lock()
+	x.handled = time.Since(start)
+	x.mu.Unlock()
 	x.front.update(blockStatus, x.statusHTML(st))
 	if !x.isDone() {
 		x.startJob(st)

@@ -58,18 +58,16 @@ func (g *gonbFront) blockID(block string) string { return g.x.id + "-" + block }
 func (g *gonbFront) update(block, html string) { gonbui.UpdateHTML(g.blockID(block), html) }
 
 func (g *gonbFront) sync(s exploreSync) {
-	msg := map[string]any{"head": s.Head, "neuron": s.Neuron, "index": strconv.Itoa(s.Index)}
-	if s.Widgets != nil {
-		w := map[string]string{}
-		for name, v := range s.Widgets {
-			if a, ok := g.widgets[name]; ok {
-				w[a] = strconv.Itoa(v)
-			}
-		}
-		msg["widgets"] = w
-	}
-	b, _ := json.Marshal(msg) // strings and maps of strings: no error
+	b, _ := json.Marshal(map[string]string{"head": s.Head, "neuron": s.Neuron, "index": strconv.Itoa(s.Index)}) // strings: no error
 	comms.Send(g.addr+"/state", string(b))
+	// A widget follows its address: GoNB's page script sets the element
+	// and the widget's synced value. Values go as strings, because GoNB's
+	// page drops a message whose value is falsy, and 0 is.
+	for name, v := range s.Widgets {
+		if a, ok := g.widgets[name]; ok {
+			comms.Send(a, strconv.Itoa(v))
+		}
+	}
 }
 
 // nullFront renders nowhere: the static state is drawn from the explorer's
@@ -347,8 +345,8 @@ func (g *gonbFront) controlsHTML() string {
 // explorePageJS is the page script: it sends the explorer's events
 // (clicks on map cells and search hits, switches, the neuron field, the
 // form and the search box) to GoNB's comms as JSON, outlines the selected
-// map cells and sets the widgets when the selection changed elsewhere, and
-// keeps Jupyter's keyboard shortcuts out of the explorer's text fields.
+// map cells and the neuron field when the selection changes, and keeps
+// Jupyter's keyboard shortcuts out of the explorer's text fields.
 const explorePageJS = `(function(){
 var id=$ID, addr=$ADDR, key="__lenskitExplorer_"+id;
 if (window[key]) return; window[key]=true;
@@ -393,9 +391,7 @@ function onState(a, v){
 		var k=td.getAttribute("data-lkx-key"); td.classList.toggle("lk-sel", k===s.head || k===s.neuron);
 	});
 	var n=document.querySelector('[data-lkx="'+id+'"][data-lkx-act="nindex"]'); if(n && document.activeElement!==n) n.value=s.index;
-	var c=comm();
-	if(s.widgets && c) for(var w in s.widgets){ c.newSyncedVariable(w, s.widgets[w]); }
-	document.querySelectorAll('[data-lkx-controls="'+id+'"] input[type=range]').forEach(showValue);
+	setTimeout(function(){document.querySelectorAll('[data-lkx-controls="'+id+'"] input[type=range]').forEach(showValue);}, 50);
 }
 function start(){
 	var c=comm(); if(!c){setTimeout(start,50); return;}

@@ -41,16 +41,18 @@ const exploreCSS = `<style>
 .lkx .lkx-note{margin:2px 0;padding:2px 6px;border-left:3px solid #6baed6;background:#f7fbff}
 .lkx .lkx-bar{display:inline-block;width:160px;height:8px;border:1px solid #999;vertical-align:middle;margin-left:6px}
 .lkx .lkx-bar span{display:block;height:100%;background:#6baed6}
+.lkx-controls input[type=range]{display:inline-block;width:180px;vertical-align:middle;margin:0 4px}
+.lkx-controls select{margin:0 2px}
 </style>`
 
 // statusHTML is the line under the controls: the selection and how long it
 // took, the background work in progress, the model.
 func (x *explorer) statusHTML(st exploreState) string {
 	x.mu.Lock()
-	took, progress, seq := x.took, x.progress, x.seq
+	took, handled, progress, seq := x.took, x.handled, x.progress, x.seq
 	x.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, `<div class="lkx lkx-status" data-lkx-status="%s" data-lkx-seq="%d">`, x.id, seq)
+	fmt.Fprintf(&b, `<div class="lkx lkx-status" data-lkx-status="%s" data-lkx-seq="%d" data-lkx-handled="%.1f">`, x.id, seq, float64(handled.Microseconds())/1000)
 	fmt.Fprintf(&b, `<span>%s</span> <span class="lkx-dim">· computed in %s</span>`, esc(x.describe(st)), esc(roundDuration(took)))
 	if progress != "" {
 		fmt.Fprintf(&b, ` <span class="lkx-dim" data-lkx-progress="1">· %s</span>`, esc(progress))

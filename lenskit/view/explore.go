@@ -35,7 +35,7 @@ func (h *Heatmap) HTMLWithoutLibrary() string { return h.html(false) }
 //
 // Values are coloured on one scale for the whole map (warm for positive
 // values, cool for negative ones, stronger for larger magnitudes), or by
-// Categories when those are given; NaN cells stay white. Marked cells get a
+// Categories when those are given; NaN cells are light grey. Marked cells get a
 // dot, the Selected cell an outline.
 type CellMap struct {
 	Title            string
@@ -56,6 +56,10 @@ type CellMap struct {
 	// as they are: the caller escapes them (EscapeAttr).
 	CellAttrs func(row, col int) string
 }
+
+// emptyCell is the colour of a cell without a value: light grey, so the
+// grid stays visible on a white page.
+const emptyCell = "#eeeeee"
 
 // MaxCellMapLabels is the most column labels a CellMap writes; wider maps
 // (neuron strips) leave the labels to the tooltips.
@@ -122,7 +126,7 @@ func (c *CellMap) marked(r, col int) bool {
 // color is a cell's background and text colours.
 func (c *CellMap) color(v float64, mr magnitudeRange) (bg, fg string) {
 	if math.IsNaN(v) {
-		return "#ffffff", "#999999"
+		return emptyCell, "#777777"
 	}
 	if len(c.Categories) > 0 {
 		for _, k := range c.Categories {
@@ -130,7 +134,7 @@ func (c *CellMap) color(v float64, mr magnitudeRange) (bg, fg string) {
 				return k.Color, "#111111"
 			}
 		}
-		return "#ffffff", "#999999"
+		return emptyCell, "#777777"
 	}
 	return mr.shade(v)
 }
