@@ -49,7 +49,7 @@ func (a *AttributionTable) String() string {
 		b.WriteString(part.name + "\n")
 		t := &table{header: []string{"#", "component", "logit", "static view", "note"}, align: []align{right, left, right, left, left}}
 		for i, c := range part.list {
-			t.rows = append(t.rows, []string{fmt.Sprint(i + 1), c.Component, fmt.Sprintf("%+.3f", c.Value), c.Static, terminalSafe(c.Note)})
+			t.rows = append(t.rows, []string{fmt.Sprint(i + 1), c.Component, fmt.Sprintf("%+.3f", c.Value), c.Static, safeOrEmpty(c.Note)})
 		}
 		t.render(&b)
 		b.WriteByte('\n')

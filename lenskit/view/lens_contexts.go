@@ -43,7 +43,7 @@ func (c *ContextsTable) String() string {
 		b.WriteString("\n" + head + "\n")
 		t := &table{header: []string{"activation", "context", "where"}, align: []align{right, left, left}}
 		for _, x := range n.Contexts {
-			ctx := terminalSafe(x.Before) + "⟦" + terminalSafe(x.Token) + "⟧" + terminalSafe(x.After)
+			ctx := safeOrEmpty(x.Before) + "⟦" + terminalSafe(x.Token) + "⟧" + safeOrEmpty(x.After)
 			t.rows = append(t.rows, []string{fmt.Sprintf("%.3f", x.Activation), ctx, x.Where})
 		}
 		t.render(&b)
@@ -88,4 +88,12 @@ func (c *ContextsTable) HTML() string {
 	}
 	b.WriteString(`</div>`)
 	return b.String()
+}
+
+// safeOrEmpty is terminalSafe, but leaves an empty string empty (no "∅").
+func safeOrEmpty(s string) string {
+	if s == "" {
+		return ""
+	}
+	return terminalSafe(s)
 }
