@@ -560,12 +560,12 @@ func safeCut(s string, i int) bool {
 
 // Decode concatenates the bytes of ids (see Bytes). The result holds exactly
 // those bytes, so it may contain invalid UTF-8 when ids end in the middle of
-// a character; ids outside [0, Len()) decode to U+FFFD. Use DecodeBytes to
-// have such ids reported as an error.
+// a character; ids outside [0, Len()) and placeholders decode to U+FFFD.
+// Use DecodeBytes to have such ids reported as an error.
 func (v *Vocab) Decode(ids []int) string {
 	var sb strings.Builder
 	for _, id := range ids {
-		if !v.ok(id) {
+		if !v.real(id) {
 			sb.WriteRune(utf8.RuneError)
 			continue
 		}
@@ -574,12 +574,16 @@ func (v *Vocab) Decode(ids []int) string {
 	return sb.String()
 }
 
-// DecodeBytes is Decode with an error for the first id out of range.
+// DecodeBytes is Decode with an error for the first id out of range or
+// placeholder.
 func (v *Vocab) DecodeBytes(ids []int) ([]byte, error) {
 	var out []byte
 	for i, id := range ids {
 		if !v.ok(id) {
 			return nil, fmt.Errorf("vocab: decode: ids[%d] = %d out of range [0, %d)", i, id, len(v.raw))
+		}
+		if v.gap[id] {
+			return nil, fmt.Errorf("vocab: decode: ids[%d] = %d is a placeholder: no token has this id", i, id)
 		}
 		out = append(out, v.bytesOf(id)...)
 	}
