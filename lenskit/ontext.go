@@ -221,12 +221,21 @@ func (m *Model) LogitLens(text string, opts ...TextOption) *LogitLensResult {
 func (r *LogitLensResult) Err() error { return r.err }
 
 // Chart is the switchable heatmap (probability, entropy, rank of the next
-// token, KL to the final layer).
+// token, KL to the final layer), after the prompt's warnings.
 func (r *LogitLensResult) Chart() Display {
 	if r.err != nil {
 		return Display{errorView{r.err}}
 	}
-	return withWarnings(r.Prompt, view.LogitLens(r.m.Vocab, r.Lens, fmt.Sprintf("logit lens of %s (%s)", quoteShort(r.Prompt.Text), r.m.Weights.Name()), 10))
+	return withWarnings(r.Prompt, r.View())
+}
+
+// View is the lens's view without the prompt's warnings (nil when the
+// lens failed).
+func (r *LogitLensResult) View() *view.LensView {
+	if r.err != nil {
+		return nil
+	}
+	return view.LogitLens(r.m.Vocab, r.Lens, fmt.Sprintf("logit lens of %s (%s)", quoteShort(r.Prompt.Text), r.m.Weights.Name()), 10)
 }
 
 func (r *LogitLensResult) String() string { return r.Chart().String() }
@@ -238,7 +247,8 @@ func (r *LogitLensResult) Show() { r.Chart().Show() }
 
 // LensJSON is the command line's lens output: the prompt's ids and raw
 // tokens, then 1 + 2·layers rows in model order, each with the top tokens
-// of every position.
+// of every position. The prompt's warnings are not part of it (the command
+// prints them on standard error).
 type LensJSON struct {
 	IDs    []int         `json:"ids"`
 	Tokens []string      `json:"tokens"`
@@ -270,7 +280,7 @@ func (r *LogitLensResult) MarshalJSON() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	out := LensJSON{IDs: r.Prompt.IDs, Warn: r.Prompt.Warnings}
+	out := LensJSON{IDs: r.Prompt.IDs}
 	for _, id := range r.Prompt.IDs {
 		out.Tokens = append(out.Tokens, r.m.Vocab.Raw(id))
 	}

@@ -10,6 +10,7 @@
 //	lenskit tokens --corpus FILE [--top N] -o F  build a token list from text files
 //	lenskit notes <command> ...                  findings about heads and neurons (lenskit notes help)
 //	lenskit bench [flags]                        the projection benchmark table
+//	lenskit lens [--json] [--bos] "TEXT"         the logit lens of a text
 //
 // Common flags: --model (hub id, directory, or empty for the embedded tiny
 // Polish GPT-2; tiny-pl-llama for the embedded Llama), --k, --json, the
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runNotes(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(args[1:], stdout, stderr)
+	case "lens":
+		err = runLens(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -90,6 +93,7 @@ func usage(w io.Writer) {
   tokens --corpus FILE -o OUT  build a token list from text files
   notes <command>              findings about heads and neurons (lenskit notes help)
   bench                        projection benchmark table
+  lens "TEXT"                  logit lens of a text: top tokens of every residual row (--json, --bos)
 
 Run 'lenskit <command> -h' for a command's flags.
 `)
