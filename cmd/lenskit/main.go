@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runHead(args[0], args[1:], stdout, stderr)
 	case "tokens":
 		err = runTokens(args[1:], stdout, stderr)
+	case "encode":
+		err = runEncode(args[1:], stdout, stderr)
 	case "info":
 		err = runInfo(args[1:], stdout, stderr)
 	case "notes":
@@ -91,6 +93,7 @@ func usage(w io.Writer) {
   qk --layer L --head H        top query ↔ key pairs of head L.H's W_QK (--offset δ for rotary models)
   info                         the model's family, shape, rotary, norms, tokenizer (--json)
   tokens --corpus FILE -o OUT  build a token list from text files
+  encode [--model M]           token ids of each line of standard input, as JSON lines
   notes <command>              findings about heads and neurons (lenskit notes help)
   bench                        projection benchmark table
   lens "TEXT"                  logit lens of a text: top tokens of every residual row (--json, --bos)

@@ -185,7 +185,7 @@ func (m *model) bpeHeap(syms []int32) []int32 {
 // normalizer, pre-tokenizer), the BPE model's symbols and merges, and
 // options.
 type model struct {
-	kind Kind
+	kind string
 	// byteID is, for byte-level BPE, the id of each byte's symbol ("Ġ" for
 	// 0x20); for SentencePiece-style BPE with byte_fallback, the id of its
 	// byte token ("<0x0A>"); -1 where the vocabulary has none.

@@ -300,7 +300,7 @@ type spec struct {
 	merges    []resolvedMerge       // by rank
 	pending   *pendingMerges        // merges read before the vocabulary
 
-	kind         Kind
+	kind         string
 	norm         *normalizer
 	pre          []preStep
 	prefix       bool // ByteLevel add_prefix_space (vocab.json path)

@@ -20,19 +20,17 @@ import (
 // tokenizer.json files of GPT-2, GPT-NeoX, Llama 2/3, Mistral, Qwen 2/3 and
 // Gemma 1/2/3; any other is refused with a one-line error naming the field.
 
-// A Kind is the family of tokenizer a vocabulary belongs to, which decides
-// how a vocabulary entry is spelled (see Vocab.Kind).
-type Kind string
-
+// The kinds of tokenizer, as Vocab.Kind reports them: the family a
+// vocabulary belongs to decides how its entries are spelled.
 const (
 	// KindByteLevel is GPT-2's byte-level BPE, also used by GPT-NeoX,
 	// Llama 3 and Qwen: every byte is spelled as a printable character
 	// ("Ġ" is a space) and entries are merged byte strings.
-	KindByteLevel Kind = "byte-level"
+	KindByteLevel = "byte-level"
 	// KindSentencePiece is SentencePiece-style BPE (Llama 2, Mistral,
 	// Gemma): entries are Unicode text with "▁" for a space, and characters
 	// without an entry fall back to byte tokens "<0x0A>".
-	KindSentencePiece Kind = "sentencepiece"
+	KindSentencePiece = "sentencepiece"
 )
 
 // componentJSON holds the fields of any normalizer, pre-tokenizer or

@@ -266,7 +266,7 @@ func rawTokens(v *Vocab, ids []int) []string {
 type realTokenizer struct {
 	name string
 	dir  func(t testing.TB) string
-	kind Kind
+	kind string
 	size int // Len
 	bos  int // -1: none
 }

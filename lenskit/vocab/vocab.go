@@ -16,7 +16,7 @@ import (
 // concurrent use.
 type Vocab struct {
 	source string // which files it was read from, for messages
-	kind   Kind
+	kind   string
 	bos    int32 // the token the post-processor prepends, or -1
 
 	raw     []string
@@ -75,7 +75,7 @@ func (v *Vocab) Source() string { return v.source }
 // ("byte-level": GPT-2, GPT-NeoX, Llama 3, Qwen) or KindSentencePiece
 // ("sentencepiece": Llama 2, Mistral, Gemma). Forms and filters behave the
 // same for both (see Raw, Bytes, Display).
-func (v *Vocab) Kind() Kind { return v.kind }
+func (v *Vocab) Kind() string { return v.kind }
 
 // BOS returns the token the tokenizer puts before a text when asked to add
 // special tokens — the first token of its TemplateProcessing post-processor,
