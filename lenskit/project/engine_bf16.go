@@ -32,10 +32,11 @@ import (
 // panels) in the VDPBF16PS path: about one core's L2 (1 MB here), so that
 // it stays there while a chunk's row tiles pass over it. For d = 4,096 a
 // head factor's 2 panels (m = 128) need no blocking, a layer scan's 4
-// (m = 256) two blocks. Measured on the 2-core machine (loaded): blocks of
-// 512 KB or less were 10–25 % slower for m = 128 (short runs of each row
-// of x defeat the prefetchers), 1 MB and unblocked 2 MB within noise of
-// each other for m = 256, with 1 MB ahead.
+// (m = 256) two blocks. Measured on one core of the shared 2-core machine
+// (GFLOP per CPU-second, medians of noisy runs): for m = 128, smaller
+// blocks were slower — 7 % at 512 KB, 13 % at 256 KB, 30 % at 128 KB
+// (short runs along each row of x defeat the prefetchers); for m = 256,
+// 1 MB blocks and none (2 MB) were within noise of each other.
 var bf16PanelBytes = 1 << 20
 
 // bf16BlockK returns the number of coordinates (even, at least 2) of one
