@@ -1,3 +1,5 @@
+//go:build unix
+
 package checkpoint_test
 
 import (
@@ -9,26 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"lenskit.dev/lenskit/checkpoint"
 	"lenskit.dev/lenskit/checkpoint/synth"
 )
-
-// within runs f and fails the test if it has not returned after a few
-// seconds: the defect checked here is a wait without end, not slowness.
-func within(t *testing.T, what string, f func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- f() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still blocked after 10 s", what)
-		return nil
-	}
-}
 
 func mkfifo(t *testing.T, path string) {
 	t.Helper()

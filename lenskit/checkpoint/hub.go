@@ -2,11 +2,13 @@ package checkpoint
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"net/http"
@@ -21,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gomlx/go-huggingface/hub"
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // An Option configures how Load reaches the Hugging Face hub. Options
@@ -36,6 +38,10 @@ type hubOptions struct {
 	refresh  bool
 	progress func(file string, done, total int64)
 	client   *http.Client
+
+	connectTimeout, idleTimeout time.Duration
+	retries                     int
+	maxRetryWait                time.Duration
 }
 
 // WithCacheDir sets the hub cache directory (the directory holding
@@ -68,10 +74,43 @@ func WithProgress(fn func(file string, done, total int64)) Option {
 	return func(o *hubOptions) { o.progress = fn }
 }
 
-// WithHTTPClient sets the client used for the hub's metadata requests (the
-// revision lookup and the per-file HEAD). File bodies are fetched by
-// go-huggingface's downloader, which uses its own client.
+// WithHTTPClient sets the client for the hub's requests (proxies, TLS
+// settings, a test transport). Its Timeout and CheckRedirect are not used:
+// every request still gets the idle timeout (WithTimeouts), the redirect
+// cap and identity encoding; the connect timeout is the client's own.
 func WithHTTPClient(c *http.Client) Option { return func(o *hubOptions) { o.client = c } }
+
+// WithTimeouts sets how long connecting to the hub may take (connect,
+// default DefaultConnectTimeout) and how long a request may make no
+// progress (idle, default DefaultIdleTimeout): no answer after the request
+// was sent, or no body bytes since the last ones. A download that keeps
+// moving, however slowly, is never cut. Zero keeps a default; the variable
+// HF_HUB_DOWNLOAD_TIMEOUT (seconds) sets both, as in huggingface_hub.
+func WithTimeouts(connect, idle time.Duration) Option {
+	return func(o *hubOptions) {
+		if connect > 0 {
+			o.connectTimeout = connect
+		}
+		if idle > 0 {
+			o.idleTimeout = idle
+		}
+	}
+}
+
+// WithRetry sets how often an answer of 429 (Too Many Requests) or 503
+// (Service Unavailable) is retried (default DefaultRetries; 0 never
+// retries) and the longest single wait before a retry (default
+// DefaultMaxRetryWait). The wait is the hub's Retry-After when it sends
+// one, else 1 s, 2 s, 4 s, …; a Retry-After longer than maxWait fails at
+// once with ErrLimit rather than wait.
+func WithRetry(retries int, maxWait time.Duration) Option {
+	return func(o *hubOptions) {
+		o.retries = max(retries, 0)
+		if maxWait > 0 {
+			o.maxRetryWait = maxWait
+		}
+	}
+}
 
 // TextProgress returns a progress function for WithProgress that writes one
 // self-overwriting line per file to w (usually os.Stderr), at most a few
@@ -140,8 +179,15 @@ func envOptions() hubOptions {
 		if tokenPath == "" {
 			tokenPath = filepath.Join(home, "token")
 		}
-		if b, err := os.ReadFile(tokenPath); err == nil {
+		if b, err := untrusted.ReadFile(tokenPath, 64<<10); err == nil {
 			o.token = strings.TrimSpace(string(b))
+		}
+	}
+	o.retries = DefaultRetries
+	if v := strings.TrimSpace(os.Getenv("HF_HUB_DOWNLOAD_TIMEOUT")); v != "" {
+		if sec, err := strconv.ParseFloat(v, 64); err == nil && sec > 0 && sec < 1e6 {
+			o.connectTimeout = time.Duration(sec * float64(time.Second))
+			o.idleTimeout = o.connectTimeout
 		}
 	}
 	switch strings.ToUpper(strings.TrimSpace(os.Getenv("HF_HUB_OFFLINE"))) {
@@ -185,6 +231,7 @@ type hubRepo struct {
 	id, revision string
 	dir          string
 	o            hubOptions
+	http         *hubHTTP
 }
 
 func loadHub(ctx context.Context, name string, opts ...Option) (*Checkpoint, error) {
@@ -196,11 +243,8 @@ func loadHub(ctx context.Context, name string, opts ...Option) (*Checkpoint, err
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.client == nil {
-		o.client = http.DefaultClient
-	}
-	r := &hubRepo{id: id, revision: rev, o: o,
-		dir: filepath.Join(o.cacheDir, "models--"+strings.ReplaceAll(id, "/", "--"))}
+	r := &hubRepo{id: id, revision: rev, o: o, http: newHubHTTP(&o),
+		dir: filepath.Join(o.cacheDir, repoFolder(id))}
 
 	if commit, ok := r.cachedCommit(); ok && (!o.refresh || o.offline) {
 		snap := r.snapshotDir(commit)
@@ -229,6 +273,10 @@ func loadHub(ctx context.Context, name string, opts ...Option) (*Checkpoint, err
 	return r.open(info.SHA)
 }
 
+// repoFolder is a repository's directory in the cache, as huggingface_hub
+// names it.
+func repoFolder(id string) string { return "models--" + strings.ReplaceAll(id, "/", "--") }
+
 func (r *hubRepo) snapshotDir(commit string) string {
 	return filepath.Join(r.dir, "snapshots", commit)
 }
@@ -239,7 +287,7 @@ func (r *hubRepo) cachedCommit() (string, bool) {
 	if commitPattern.MatchString(r.revision) {
 		return r.revision, true
 	}
-	b, err := os.ReadFile(filepath.Join(r.dir, "refs", filepath.FromSlash(r.revision)))
+	b, err := untrusted.ReadFile(filepath.Join(r.dir, "refs", filepath.FromSlash(r.revision)), 1<<10)
 	if err != nil {
 		return "", false
 	}
@@ -270,7 +318,7 @@ func missingFiles(dir string) string {
 		if !has(index) {
 			continue
 		}
-		data, err := readLimited(os.DirFS(dir), index, MaxIndex)
+		data, err := readLimited(dirFS(dir), index, MaxIndex)
 		if err != nil {
 			return index
 		}
@@ -305,9 +353,12 @@ type repoInfo struct {
 // repositories that do not exist.
 func (r *hubRepo) hubError(what string, resp *http.Response) error {
 	code := resp.Header.Get("X-Error-Code")
-	msg := resp.Header.Get("X-Error-Message")
+	msg := quoteMessage(resp.Header.Get("X-Error-Message"))
 	if msg == "" {
-		msg = resp.Status
+		msg = quoteMessage(resp.Status)
+	}
+	if tries := resp.Header.Get("X-Lenskit-Tries"); tries != "" {
+		msg += " (" + tries + " tries)"
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
@@ -325,18 +376,6 @@ func (r *hubRepo) hubError(what string, resp *http.Response) error {
 	return fmt.Errorf("checkpoint: %s@%s: %s: hub answered %s", r.id, r.revision, what, msg)
 }
 
-func (r *hubRepo) request(ctx context.Context, method, u string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	if r.o.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.o.token)
-	}
-	req.Header.Set("User-Agent", userAgent())
-	return req, nil
-}
-
 func userAgent() string {
 	return "lenskit (go-huggingface; " + runtime.Version() + ")"
 }
@@ -349,26 +388,40 @@ func userAgent() string {
 // cache instead of the refs/ files Python reads.
 func (r *hubRepo) fetchInfo(ctx context.Context) (*repoInfo, error) {
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s", r.o.endpoint, r.id, url.PathEscape(r.revision))
-	req, err := r.request(ctx, http.MethodGet, u)
+	resp, err := r.http.do(ctx, http.MethodGet, u, true)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", r.id, err)
-	}
-	resp, err := r.o.client.Do(req)
-	if err != nil {
+		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrLimit) {
+			return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w", r.id, r.revision, err)
+		}
 		return nil, fmt.Errorf("checkpoint: %s@%s: cannot reach the hub at %s (set HF_HUB_OFFLINE=1 to use only the cache): %w", r.id, r.revision, r.o.endpoint, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, r.hubError("revision lookup", resp)
 	}
+	if err := identityEncoding(resp); err != nil {
+		return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w", r.id, r.revision, err)
+	}
 	var info repoInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxIndex)).Decode(&info); err != nil {
-		return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w: %v", r.id, r.revision, ErrMalformed, err)
+		if errors.Is(err, ErrTimeout) {
+			return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w", r.id, r.revision, err)
+		}
+		return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w: %s", r.id, r.revision, ErrMalformed, quoteMessage(err.Error()))
 	}
 	if !commitPattern.MatchString(info.SHA) {
-		return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w: commit %q is not a 40-digit hash", r.id, r.revision, ErrMalformed, info.SHA)
+		return nil, fmt.Errorf("checkpoint: %s@%s: revision lookup: %w: commit %s is not a 40-digit hash", r.id, r.revision, ErrMalformed, untrusted.Quote(info.SHA))
 	}
 	return &info, nil
+}
+
+// identityEncoding refuses a body the server encoded although lenskit asked
+// for none: its bytes are not the file's.
+func identityEncoding(resp *http.Response) error {
+	if ce := strings.TrimSpace(resp.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return fmt.Errorf("%w: the hub sent a body in %s encoding although lenskit asked for identity (unencoded) bytes", ErrUnsupported, untrusted.Quote(ce))
+	}
+	return nil
 }
 
 // The files fetched besides the weights, when the repository has them.
@@ -412,7 +465,7 @@ func (r *hubRepo) download(ctx context.Context, info *repoInfo) error {
 			return err
 		}
 		p := filepath.Join(r.snapshotDir(info.SHA), index)
-		data, err := readLimited(os.DirFS(filepath.Dir(p)), index, MaxIndex)
+		data, err := readLimited(dirFS(filepath.Dir(p)), filepath.Base(p), MaxIndex)
 		if err != nil {
 			return fmt.Errorf("checkpoint: %s: %w", p, err)
 		}
@@ -422,7 +475,7 @@ func (r *hubRepo) download(ctx context.Context, info *repoInfo) error {
 		}
 		for _, s := range idx.Shards {
 			if !have[s] {
-				return fmt.Errorf("checkpoint: %s@%s: %w: %s names shard %s, which the repository does not have", r.id, r.revision, ErrNotFound, index, s)
+				return fmt.Errorf("checkpoint: %s@%s: %w: %s names shard %s, which the repository does not have", r.id, r.revision, ErrNotFound, index, untrusted.Name(s))
 			}
 		}
 		files = append(files, idx.Shards...)
@@ -436,37 +489,33 @@ func (r *hubRepo) download(ctx context.Context, info *repoInfo) error {
 }
 
 // fetch puts one file of the commit into the cache: a HEAD request for its
-// etag and size, the body into blobs/<etag> through go-huggingface's
-// downloader (which locks against concurrent downloaders and writes to a
-// .part file renamed on success), then the snapshot symlink.
+// etag and size, the body into blobs/<etag>, then the snapshot symlink.
 //
-// The HEAD request is made here, without following redirects, because the
-// metadata Python keys the cache by (X-Linked-Etag, X-Linked-Size,
-// X-Repo-Commit) is on the hub's 302 answer, not on the CDN's, and
-// go-huggingface's FetchHeader follows the redirect. The downloaded blob is
-// checked here too: go-huggingface v0.4.0 reports success when the
-// connection drops mid-body (it wraps a nil error) and leaves no blob, so the
-// size is compared with what the hub announced, and an LFS file's SHA-256
-// (its etag) is verified.
+// The HEAD request does not follow redirects, because the metadata Python
+// keys the cache by (X-Linked-Etag, X-Linked-Size, X-Repo-Commit) is on the
+// hub's 302 answer, not on the CDN's. The body is fetched under a lock on
+// .locks/<repo>/<etag>.lock — the lock file huggingface_hub takes for the
+// same blob — so that processes (Python's included) and goroutines
+// downloading one blob at once do not both download it: the second waits,
+// then finds the blob. The body goes to a temporary file of its own, is
+// checked as it arrives (no more bytes than announced; in full; the
+// SHA-256 of an LFS file equal to its etag) and is renamed into place when
+// complete, as is the snapshot symlink; a reader never sees half a file.
 func (r *hubRepo) fetch(ctx context.Context, commit, file string) error {
 	if !fs.ValidPath(file) || strings.ContainsRune(file, '\\') {
-		return fmt.Errorf("checkpoint: %s: %w: bad file name %q", r.id, ErrMalformed, file)
+		return fmt.Errorf("checkpoint: %s: %w: bad file name %s", r.id, ErrMalformed, untrusted.Quote(file))
 	}
 	snapPath := filepath.Join(r.snapshotDir(commit), filepath.FromSlash(file))
 	if st, err := os.Stat(snapPath); err == nil && st.Mode().IsRegular() {
 		return nil
 	}
-	fileURL := fmt.Sprintf("%s/%s/resolve/%s/%s", r.o.endpoint, r.id, commit, escapePath(file))
-	req, err := r.request(ctx, http.MethodHead, fileURL)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", r.id, err)
+	fail := func(err error) error {
+		return fmt.Errorf("checkpoint: %s@%s: downloading %s: %w", r.id, r.revision, file, err)
 	}
-	req.Header.Set("Accept-Encoding", "identity")
-	client := *r.o.client
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := client.Do(req)
+	fileURL := fmt.Sprintf("%s/%s/resolve/%s/%s", r.o.endpoint, r.id, commit, escapePath(file))
+	resp, err := r.http.do(ctx, http.MethodHead, fileURL, false)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %s@%s: %s: %w", r.id, r.revision, file, err)
+		return fail(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode >= 400 {
@@ -477,8 +526,8 @@ func (r *hubRepo) fetch(ctx context.Context, commit, file string) error {
 		etag = resp.Header.Get("ETag")
 	}
 	etag = strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
-	if !etagPattern.MatchString(etag) {
-		return fmt.Errorf("checkpoint: %s@%s: %s: %w: etag %q is not usable as a cache key", r.id, r.revision, file, ErrMalformed, etag)
+	if !etagPattern.MatchString(etag) || len(etag) > 128 {
+		return fmt.Errorf("checkpoint: %s@%s: %s: %w: etag %s is not usable as a cache key", r.id, r.revision, file, ErrMalformed, untrusted.Quote(etag))
 	}
 	size := int64(-1)
 	if s := resp.Header.Get("X-Linked-Size"); s != "" {
@@ -490,30 +539,9 @@ func (r *hubRepo) fetch(ctx context.Context, commit, file string) error {
 	}
 
 	blob := filepath.Join(r.dir, "blobs", etag)
-	if st, err := os.Stat(blob); err != nil || (size >= 0 && st.Size() != size) {
-		if err == nil {
-			os.Remove(blob) // a damaged blob from an earlier run
-		}
-		var cb func(done, total int64)
-		if r.o.progress != nil {
-			cb = func(done, total int64) {
-				if total <= 0 {
-					total = size
-				}
-				r.o.progress(file, done, total)
-			}
-		}
-		mgr := hub.New(r.id).WithAuth(r.o.token).GetDownloadManager().WithUserAgent(userAgent())
-		if err := mgr.LockedDownload(ctx, fileURL, blob, false, cb); err != nil {
-			return fmt.Errorf("checkpoint: %s@%s: downloading %s: %w", r.id, r.revision, file, err)
-		}
-		if err := verifyBlob(blob, size, etag); err != nil {
-			os.Remove(blob)
-			return fmt.Errorf("checkpoint: %s@%s: downloading %s: %w", r.id, r.revision, file, err)
-		}
-		if r.o.progress != nil {
-			st, _ := os.Stat(blob)
-			r.o.progress(file, st.Size(), st.Size())
+	if !blobComplete(blob, size) {
+		if err := r.fetchBlob(ctx, file, fileURL, blob, etag, size); err != nil {
+			return fail(err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(snapPath), 0o755); err != nil {
@@ -523,16 +551,151 @@ func (r *hubRepo) fetch(ctx context.Context, commit, file string) error {
 	if err != nil {
 		rel = blob
 	}
-	tmp := snapPath + ".lenskit-tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(rel, tmp); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", r.id, err)
-	}
-	if err := os.Rename(tmp, snapPath); err != nil {
-		os.Remove(tmp)
+	if err := symlinkAtomic(rel, snapPath); err != nil {
 		return fmt.Errorf("checkpoint: %s: %w", r.id, err)
 	}
 	return nil
+}
+
+// blobComplete reports whether blob is a regular file of the announced size
+// (any size when none was announced).
+func blobComplete(blob string, size int64) bool {
+	st, err := os.Stat(blob)
+	return err == nil && st.Mode().IsRegular() && (size < 0 || st.Size() == size)
+}
+
+// fetchBlob downloads blob under its lock, unless another downloader
+// completed it while this one waited for the lock.
+func (r *hubRepo) fetchBlob(ctx context.Context, file, fileURL, blob, etag string, size int64) error {
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		return err
+	}
+	lockPath := filepath.Join(r.o.cacheDir, ".locks", repoFolder(r.id), etag+".lock")
+	unlock, err := lockFile(ctx, lockPath)
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", lockPath, err)
+	}
+	defer unlock()
+	if blobComplete(blob, size) {
+		return nil // downloaded by another process or goroutine meanwhile
+	}
+	// Under the lock no live downloader owns a temporary file of this blob:
+	// any left are from downloaders that died.
+	if old, _ := filepath.Glob(filepath.Join(filepath.Dir(blob), etag+".lenskit-*.incomplete")); len(old) > 0 {
+		for _, f := range old {
+			os.Remove(f)
+		}
+	}
+	os.Remove(blob) // a damaged blob from an earlier run
+	return r.downloadBlob(ctx, file, fileURL, blob, etag, size)
+}
+
+// downloadBlob streams the file into a temporary file beside blob and
+// renames it to blob once complete and checked.
+func (r *hubRepo) downloadBlob(ctx context.Context, file, fileURL, blob, etag string, size int64) (err error) {
+	resp, err := r.http.do(ctx, http.MethodGet, fileURL, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r.hubError(file, resp)
+	}
+	if err := identityEncoding(resp); err != nil {
+		return err
+	}
+	limit := size
+	if limit < 0 {
+		limit = maxUnannounced
+		if resp.ContentLength >= 0 {
+			size = resp.ContentLength
+		}
+	}
+	if resp.ContentLength > limit {
+		return largerThanAnnounced(size, resp.ContentLength)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(blob), etag+".lenskit-*.incomplete")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var sum hash.Hash
+	if sha256Pattern.MatchString(etag) {
+		sum = sha256.New()
+	}
+	report := func(done int64) {
+		if r.o.progress != nil {
+			r.o.progress(file, done, size)
+		}
+	}
+	report(0)
+	buf := make([]byte, 256<<10)
+	var done int64
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if done+int64(n) > limit {
+				return largerThanAnnounced(size, -1)
+			}
+			if _, err := tmp.Write(buf[:n]); err != nil {
+				return err
+			}
+			if sum != nil {
+				sum.Write(buf[:n])
+			}
+			done += int64(n)
+			report(done)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if errors.Is(rerr, ErrTimeout) {
+				return rerr
+			}
+			return fmt.Errorf("%w: download incomplete: %d of %s bytes: %v", ErrTruncated, done, sizeText(size), rerr)
+		}
+	}
+	if size >= 0 && done != size {
+		return fmt.Errorf("%w: download incomplete: %d of %d bytes", ErrTruncated, done, size)
+	}
+	if sum != nil {
+		if got := hex.EncodeToString(sum.Sum(nil)); got != etag {
+			return fmt.Errorf("%w: content hash %s differs from the etag %s", ErrMalformed, got, etag)
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), blob); err != nil {
+		return err
+	}
+	if size < 0 && r.o.progress != nil {
+		r.o.progress(file, done, done) // the final report has done == total
+	}
+	return nil
+}
+
+func sizeText(size int64) string {
+	if size < 0 {
+		return "an unannounced number of"
+	}
+	return strconv.FormatInt(size, 10)
+}
+
+func largerThanAnnounced(size, got int64) error {
+	if size < 0 {
+		return fmt.Errorf("%w: larger than announced: the hub announced no size and sent more than %d bytes, the most accepted without one", ErrLimit, int64(maxUnannounced))
+	}
+	if got >= 0 {
+		return fmt.Errorf("%w: larger than announced: the hub announced %d bytes, then a body of %d", ErrLimit, size, got)
+	}
+	return fmt.Errorf("%w: larger than announced: the hub announced %d bytes and sent more; the download was stopped there", ErrLimit, size)
 }
 
 func escapePath(p string) string {
@@ -543,42 +706,46 @@ func escapePath(p string) string {
 	return path.Join(parts...)
 }
 
-// verifyBlob checks a downloaded blob against the announced size and, for
-// LFS files (whose etag is the SHA-256 of the content), the hash.
-func verifyBlob(blob string, size int64, etag string) error {
-	f, err := os.Open(blob)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: download incomplete: the downloader reported success but left no file (the connection was probably cut)", ErrTruncated)
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if size >= 0 && st.Size() != size {
-		return fmt.Errorf("%w: download incomplete: %d of %d bytes", ErrTruncated, st.Size(), size)
-	}
-	if sha256Pattern.MatchString(etag) {
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != etag {
-			return fmt.Errorf("%w: content hash %s differs from the etag %s", ErrMalformed, got, etag)
-		}
-	}
-	return nil
-}
-
+// writeAtomic replaces name with data: a temporary file of its own in the
+// same directory, renamed over name, so that concurrent writers never share
+// a temporary name and a reader sees the old content or the new.
 func writeAtomic(name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
-	tmp := name + ".lenskit-tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".lenskit-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// symlinkAtomic makes name a symbolic link to target, replacing what is
+// there: the link is made under a random name of its own and renamed over
+// name.
+func symlinkAtomic(target, name string) error {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".lenskit-"+hex.EncodeToString(rnd[:]))
+	if err := os.Symlink(target, tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, name); err != nil {

@@ -41,6 +41,30 @@ type fakeHub struct {
 	// dropAfter, when > 0, makes CDN answers send that many bytes of the
 	// body and then cut the connection.
 	dropAfter atomic.Int64
+	// hook, when set, sees every request first and may answer it (true),
+	// without the hub's lock held: tests make the hub stall, trickle,
+	// redirect for ever, compress or refuse with it.
+	hook atomic.Pointer[func(w http.ResponseWriter, req *http.Request) bool]
+	// gets counts GET requests by path.
+	gets map[string]int
+	// encodings records the Accept-Encoding of every GET.
+	encodings []string
+}
+
+func (h *fakeHub) setHook(f func(w http.ResponseWriter, req *http.Request) bool) { h.hook.Store(&f) }
+
+// getCount is how many GETs reached path.
+func (h *fakeHub) getCount(path string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gets[path]
+}
+
+// content returns a file of a repository at a commit.
+func (h *fakeHub) content(id, commit, file string) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.repos[id].files[commit][file]
 }
 
 type fakeRepo struct {
@@ -78,8 +102,18 @@ func isLFS(name string) bool {
 
 func (h *fakeHub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h.requests.Add(1)
+	if hook := h.hook.Load(); hook != nil && (*hook)(w, req) {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if req.Method == http.MethodGet {
+		if h.gets == nil {
+			h.gets = map[string]int{}
+		}
+		h.gets[req.URL.Path]++
+		h.encodings = append(h.encodings, req.Header.Get("Accept-Encoding"))
+	}
 	authorized := func(r *fakeRepo) bool {
 		return !r.private || req.Header.Get("Authorization") == "Bearer "+h.token
 	}
