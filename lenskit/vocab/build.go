@@ -37,6 +37,11 @@ func build(sp *spec) (*Vocab, error) {
 		maxID = max(maxID, a.id)
 	}
 	n := int(maxID + 1)
+	// At most this many ids have a token; refuse mostly-hole vocabularies
+	// before allocating for their ids.
+	if most := len(sp.entries) + len(sp.added); n-most > most+maxGapSlack {
+		return nil, fileErr(vf, sp.vocabField, "ids run up to %d but at most %d ids have a token: more holes than tokens", n-1, most)
+	}
 	raw := make([]string, n)
 	filled := make([]bool, n)
 	for _, e := range sp.entries {

@@ -2,6 +2,8 @@ package vocab
 
 import (
 	"bytes"
+	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -16,6 +18,12 @@ func checkVocab(t *testing.T, v *Vocab) {
 		t.Fatal("empty vocabulary loaded")
 	}
 	for id := 0; id < v.Len(); id++ {
+		if v.Placeholder(id) {
+			if v.Raw(id) != "" || v.Bytes(id) != nil || v.Check(id) == nil || All().Keep(v, id) {
+				t.Fatalf("placeholder %d has a token", id)
+			}
+			continue
+		}
 		if got, ok := v.ID(v.Raw(id)); !ok || got != id {
 			t.Fatalf("ID(Raw(%d)) = %d, %v", id, got, ok)
 		}
@@ -28,10 +36,18 @@ func checkVocab(t *testing.T, v *Vocab) {
 		v.Select(Alnum())
 		FuzzyEqual().Exclude(v, id, 0)
 	}
-	for _, s := range []string{"ab ab", "zażółć\n\n x", "<|endoftext|>", "\xff\x00"} {
+	for _, s := range []string{"ab ab", "zażółć\n\n x", "<|endoftext|>", "\xff\x00", "e\u0301 ▁x"} {
 		ids, err := v.Encode(s)
 		if err != nil {
 			continue // a vocabulary may lack byte symbols
+		}
+		for _, id := range ids {
+			if !v.real(id) {
+				t.Fatalf("Encode(%q) gives id %d, not a token", s, id)
+			}
+		}
+		if v.Kind() != KindByteLevel || v.m.norm != nil || v.m.pre == nil {
+			continue // normalizers change the text; no round trip
 		}
 		if got, want := v.Decode(ids), withPrefixSpaces(v, s); got != want {
 			t.Fatalf("Decode(Encode(%q)) = %q, want %q", s, got, want)
@@ -64,6 +80,28 @@ func FuzzLoadTokenizerJSON(f *testing.F) {
 	f.Add([]byte(strings.Replace(newMini().tokenizerJSON(), `"merges": ["a b", "Ġ ab"]`, `"merges": [["a", "b"], ["Ġ", "ab"]]`, 1)))
 	f.Add([]byte(`{"model": {"vocab": {"a": 0}}, "pre_tokenizer": {"type": "ByteLevel"}}`))
 	f.Add([]byte(`{}`))
+	// The other families' layouts: SentencePiece with byte fallback
+	// (Llama 2), Metaspace, Gemma's Split, Llama 3's and Qwen's patterns
+	// with NFC, normalized and single-word added tokens, gaps in the ids.
+	f.Add(newSPMini().fs()["tokenizer.json"].Data)
+	for _, pre := range []string{
+		`{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true}`,
+		`{"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}`,
+		`{"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, {"type": "Split", "pattern": {"String": "a"}, "behavior": "Contiguous", "invert": true}]}`,
+	} {
+		sp := newSPMini()
+		sp.normalizer = "null"
+		sp.pre = pre
+		f.Add(sp.fs()["tokenizer.json"].Data)
+	}
+	for _, re := range []string{regexLlama3, regexQwen, regexGPT2} {
+		m := newMini()
+		m.normalizer = `{"type": "NFC"}`
+		m.pre = `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": ` + strconv.Quote(re) + `}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}`
+		m.added = `[{"id": 258, "content": "<|endoftext|>", "special": true}, {"id": 262, "content": "x y", "normalized": true, "single_word": true}]`
+		m.model = `, "ignore_merges": true`
+		f.Add([]byte(m.tokenizerJSON()))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := Load(fstest.MapFS{"tokenizer.json": {Data: data}})
 		if err != nil {
@@ -149,6 +187,74 @@ func FuzzEncode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzEncodeFamilies checks, on small tokenizers of each family's layout,
+// that any text encodes to token ids without panics, that the pattern
+// scanners tile the text, and that byte-level pipelines with Llama 3's and
+// Qwen's patterns may be cut where Encode cuts them.
+func FuzzEncodeFamilies(f *testing.F) {
+	for _, s := range []string{"zażółć gęślą jaźń", "don't\n\n  x", "<s>a b</s>", "12345 678\r\n\tx", "e\u0301\u0085\ufeff▁▁", "'S'll\n.\nx"} {
+		f.Add(s)
+	}
+	var vocabs []*Vocab
+	sp := newSPMini()
+	vocabs = append(vocabs, mustLoadFuzz(f, sp.fs()))
+	sp.normalizer = "null"
+	sp.pre = `{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true}`
+	vocabs = append(vocabs, mustLoadFuzz(f, sp.fs()))
+	for _, re := range []string{regexLlama3, regexQwen} {
+		m := newMini()
+		m.normalizer = `{"type": "NFC"}`
+		m.pre = `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": ` + strconv.Quote(re) + `}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}`
+		m.added = `[{"id": 258, "content": "<|endoftext|>", "special": true, "lstrip": true}]`
+		vocabs = append(vocabs, mustLoadFuzz(f, m.fastFS()))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, p := range []pattern{patGPT2, patLlama3, patQwen} {
+			end := 0
+			p.split(s, func(a, b int) {
+				if a != end || b <= a {
+					t.Fatalf("pattern %d: piece [%d,%d) after %d in %q", p, a, b, end, s)
+				}
+				end = b
+			})
+			if end != len(s) {
+				t.Fatalf("pattern %d: pieces end at %d of %d", p, end, len(s))
+			}
+		}
+		for _, v := range vocabs {
+			ids, err := v.Encode(s)
+			if err != nil {
+				t.Fatalf("%s: Encode(%q): %v", v.Kind(), s, err)
+			}
+			for _, id := range ids {
+				if !v.real(id) {
+					t.Fatalf("Encode(%q) gives id %d", s, id)
+				}
+			}
+			if !v.m.cutSafe {
+				continue
+			}
+			for i := 0; i < len(s); i++ {
+				if s[i] == '\n' && safeCut(s, i) && !v.m.added.lstripAt(s, i+1) {
+					a, _ := v.Encode(s[:i+1])
+					b, _ := v.Encode(s[i+1:])
+					if !slicesEqual(ids, append(a, b...)) {
+						t.Fatalf("cut after byte %d of %q changes the ids", i, s)
+					}
+				}
+			}
+		}
+	})
+}
+
+func mustLoadFuzz(f *testing.F, fsys fs.FS) *Vocab {
+	v, err := Load(fsys)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return v
 }
 
 func slicesEqual(a, b []int) bool {

@@ -196,7 +196,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"huge id", withEntries(func(m *mini) { m.entries[256].id = 1 << 40 }), "tokenizer.json", `model.vocab["ab"]`, "beyond the"},
 		{"duplicate token", withEntries(func(m *mini) { m.entries = append(m.entries, entry{"ab", 259}) }), "tokenizer.json", `model.vocab["ab"]`, "duplicate token (ids 256 and 259)"},
 		{"duplicate id", withEntries(func(m *mini) { m.entries[257].id = 256 }), "tokenizer.json", `model.vocab["Ġab"]`, `id 256 is already the id of "ab"`},
-		{"ids mostly holes", withEntries(func(m *mini) { m.entries[257].id = 5000 }), "tokenizer.json", "model.vocab", "ids run up to 5000 but only 259 ids have a token"},
+		{"ids mostly holes", withEntries(func(m *mini) { m.entries[257].id = 5000 }), "tokenizer.json", "model.vocab", "ids run up to 5000 but at most 260 ids have a token"},
 		{"added token on another token's id", func() fs.FS {
 			m := newMini()
 			m.added = `[{"id": 258, "content": "<|endoftext|>", "special": true}, {"id": 5, "content": "<|x|>", "special": true}]`
