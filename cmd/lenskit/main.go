@@ -8,6 +8,9 @@
 //	lenskit qk --layer L --head H [--offset D]   top query ↔ key pairs of head L.H's W_QK (at offset δ = D)
 //	lenskit info [--json]                        the model's family, shape, rotary, norms, tokenizer
 //	lenskit tokens --corpus FILE [--top N] -o F  build a token list from text files
+//	lenskit scan -o DIR [--k K] [--shard i/n]    the catalogue of every head and neuron: Parquet + manifest.json
+//	lenskit scan merge -o DIR                    join a sharded scan's parts into the tables
+//	lenskit find WORD [--k K] [--json]           neurons and heads that write or read a word most (exact)
 //	lenskit notes <command> ...                  findings about heads and neurons (lenskit notes help)
 //	lenskit bench [flags]                        the projection benchmark table
 //	lenskit lens [--json] [--bos] "TEXT"         the logit lens of a text
@@ -55,6 +58,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runInfo(args[1:], stdout, stderr)
 	case "notes":
 		err = runNotes(args[1:], stdout, stderr)
+	case "scan":
+		err = runScan(args[1:], stdout, stderr)
+	case "find":
+		err = runFind(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(args[1:], stdout, stderr)
 	case "lens":
@@ -94,6 +101,8 @@ func usage(w io.Writer) {
   info                         the model's family, shape, rotary, norms, tokenizer (--json)
   tokens --corpus FILE -o OUT  build a token list from text files
   encode [--model M]           token ids of each line of standard input, as JSON lines
+  scan -o DIR [--k K]          catalogue of every head and neuron as Parquet tables (--shard i/n; scan merge -o DIR)
+  find WORD                    neurons and heads that write or read a word most, exact (--k, --json)
   notes <command>              findings about heads and neurons (lenskit notes help)
   bench                        projection benchmark table
   lens "TEXT"                  logit lens of a text: top tokens of every residual row (--json, --bos)
