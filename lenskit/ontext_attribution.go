@@ -173,9 +173,9 @@ func (r *WhoWroteResult) attachNotes(n *Notes) {
 		default:
 			continue
 		}
-		lab := note.Label
+		lab := c.Part.String() + ": " + note.Label // "V: menu and dialog labels"
 		if c.Kind == notes.HeadKind {
-			lab = c.View.String() + ": " + lab
+			lab = c.View.String() + ": " + note.Label // "OV: relative pronouns"
 		}
 		labels[key] = append(labels[key], lab)
 	}
