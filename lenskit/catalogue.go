@@ -229,9 +229,10 @@ func parseViewName(s string) (string, int, error) {
 }
 
 // TopNeurons returns the n neurons with the largest statistic (smallest
-// with a leading "-", e.g. "-value_skew" for suppression neurons), NaN
-// values last, ties by layer and index.
-func (c *Catalogue) TopNeurons(stat string, n int) ([]catalogue.NeuronRow, error) {
+// with a leading "-", e.g. "-value_skew"), NaN values last, ties by layer
+// and index, among those every where accepts: the prediction neurons are
+// TopNeurons("value_kurtosis", 10, lenskit.PositiveSkew).
+func (c *Catalogue) TopNeurons(stat string, n int, where ...func(catalogue.NeuronRow) bool) ([]catalogue.NeuronRow, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -239,7 +240,16 @@ func (c *Catalogue) TopNeurons(stat string, n int) ([]catalogue.NeuronRow, error
 	if _, err := NeuronStat(catalogue.NeuronRow{}, name); err != nil {
 		return nil, err
 	}
-	rows := slices.Clone(c.Neurons)
+	var rows []catalogue.NeuronRow
+next:
+	for _, r := range c.Neurons {
+		for _, w := range where {
+			if !w(r) {
+				continue next
+			}
+		}
+		rows = append(rows, r)
+	}
 	key := func(r catalogue.NeuronRow) float64 {
 		x, _ := NeuronStat(r, name)
 		if asc {
@@ -262,11 +272,17 @@ func (c *Catalogue) TopNeurons(stat string, n int) ([]catalogue.NeuronRow, error
 	return rows[:min(max(n, 0), len(rows))], nil
 }
 
+// PositiveSkew and NegativeSkew select prediction-like and
+// suppression-like neurons: the value's vocabulary projection has a long
+// positive (negative) tail.
+func PositiveSkew(r catalogue.NeuronRow) bool { return r.ValueSkew > 0 }
+func NegativeSkew(r catalogue.NeuronRow) bool { return r.ValueSkew < 0 }
+
 // NeuronTable shows the n neurons with the largest statistic (see
 // TopNeurons) with their statistics and the top tokens their value
 // writes (V) and writes against (−V); the HTML table sorts by any column.
-func (c *Catalogue) NeuronTable(stat string, n int) Display {
-	rows, err := c.TopNeurons(stat, n)
+func (c *Catalogue) NeuronTable(stat string, n int, where ...func(catalogue.NeuronRow) bool) Display {
+	rows, err := c.TopNeurons(stat, n, where...)
 	if err != nil {
 		return Display{errorView{err}}
 	}

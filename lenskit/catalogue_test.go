@@ -200,3 +200,53 @@ func headRow(c *lenskit.Catalogue, layer, head int) catalogue.HeadRow {
 	}
 	return catalogue.HeadRow{}
 }
+
+// TestRowsAndDirections: the facade's row and column views and singular
+// directions of head 2.4 through a lens: each row a distinct token with
+// its best pairs, σ as the view's statistics give them, text and HTML.
+func TestRowsAndDirections(t *testing.T) {
+	m, err := lenskit.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	lens := m.Lens(lenskit.Alnum())
+	q := lens.OV(2, 4)
+	for _, r := range []*lenskit.RowResult{q.Rows(8, 3), q.Columns(8, 3)} {
+		if r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+		seen := map[int]bool{}
+		for _, e := range r.Rows {
+			if seen[e.Token] || len(e.Pairs) != 3 {
+				t.Fatalf("row %+v (seen before: %v)", e, seen[e.Token])
+			}
+			seen[e.Token] = true
+			for _, p := range e.Pairs {
+				if (r.ByTarget && p.Target != e.Token) || (!r.ByTarget && p.Source != e.Token) {
+					t.Fatalf("row of %d holds pair %+v", e.Token, p)
+				}
+			}
+		}
+		if len(r.Rows) != 8 || !strings.Contains(r.String(), "ranked by their best entry") || !strings.Contains(r.HTML(), "<table>") {
+			t.Errorf("%d rows:\n%s", len(r.Rows), r.String())
+		}
+	}
+	d := q.Directions(3, 5)
+	if d.Err() != nil {
+		t.Fatal(d.Err())
+	}
+	v, _ := q.View()
+	st, _ := v.Stats(lens.Tokens())
+	for i, dir := range d.Directions {
+		if math.Abs(dir.Sigma-st.Singular[i]) > 1e-9*st.Sigma1 || len(dir.Sources[0]) != 5 || len(dir.Targets[1]) != 5 {
+			t.Errorf("direction %d: σ %v (stats %v), %d/%d tokens", i, dir.Sigma, st.Singular[i], len(dir.Sources[0]), len(dir.Targets[1]))
+		}
+	}
+	if s := d.String(); !strings.Contains(s, "top singular directions") || strings.Count(s, "\n") < 5 {
+		t.Errorf("directions text:\n%s", s)
+	}
+	if bad := m.Lens().OV(9, 0).Rows(3, 3); bad.Err() == nil || !strings.Contains(bad.String(), "error") {
+		t.Errorf("layer 9: %v", bad.Err())
+	}
+}
