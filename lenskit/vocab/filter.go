@@ -67,6 +67,17 @@ func ASCII() Filter { return flagFilter{name: "ascii", flag: flagASCII} }
 // "<0x0A>" passes it — and on special tokens, whose content it tests as is.
 func SeedRawASCII() Filter { return flagFilter{name: "seed-raw-ascii", flag: flagSeedRawASCII} }
 
+// SeedDecodedASCII is the seed notebook's other ASCII test, the one its head
+// tables use (get_top_entries): tokenizer.decode([id]).strip('Ġ▁').isascii()
+// on the decoded text, where "\n".isascii() is true. It keeps tokens whose
+// Bytes are all below 0x80 — control tokens included, fragments of UTF-8
+// characters not (they decode to U+FFFD) — for parity with the seed's
+// published OV and QK tables; ASCII, the neuron tables' test, drops control
+// tokens.
+func SeedDecodedASCII() Filter {
+	return flagFilter{name: "seed-decoded-ascii", flag: flagDecodedASCII}
+}
+
 // Alnum keeps word-like tokens: after removing leading spaces the decoded
 // text is non-empty, valid UTF-8, and every rune is a letter, a mark or a
 // decimal digit (unicode.IsLetter, IsMark, IsDigit). Polish, Cyrillic and

@@ -88,7 +88,14 @@ func TestFilters(t *testing.T) {
 			t.Errorf("Not(Alnum) on %q", c.text)
 		}
 	}
-	for _, f := range []Filter{All(), ASCII(), Alnum(), NoBrackets(), SeedRawASCII(), Not(ASCII()), And(), Or(ASCII())} {
+	// The seed's head tables test decoded text: controls pass, fragments
+	// and non-ASCII letters do not.
+	for text, want := range map[string]bool{"\n": true, "x\ty": true, "\x7f": true, " dom": true, "<|endoftext|>": true, "\xc5": false, " zażółć": false} {
+		if got := SeedDecodedASCII().Keep(v, ids[text]); got != want {
+			t.Errorf("SeedDecodedASCII keeps %q: %v", text, got)
+		}
+	}
+	for _, f := range []Filter{All(), ASCII(), Alnum(), NoBrackets(), SeedRawASCII(), SeedDecodedASCII(), Not(ASCII()), And(), Or(ASCII())} {
 		if f.Keep(v, -1) || f.Keep(v, v.Len()) {
 			t.Errorf("%s keeps an id out of range", f)
 		}

@@ -58,6 +58,7 @@ const (
 	flagSpecial                  // an added/special token
 	flagValidUTF8                // Bytes are valid UTF-8
 	flagGap                      // a placeholder: no token has this id
+	flagDecodedASCII             // see SeedDecodedASCII
 )
 
 // Len is the tokenizer's size: the highest id of its vocabulary and added
@@ -362,6 +363,16 @@ func tokenFlags(raw string, b []byte, special bool) uint8 {
 	}
 	if printableASCII(b) {
 		f |= flagASCII
+	}
+	decodedASCII := true
+	for _, c := range b {
+		if c >= 0x80 {
+			decodedASCII = false
+			break
+		}
+	}
+	if decodedASCII {
+		f |= flagDecodedASCII
 	}
 	if bracket {
 		f |= flagBracket
