@@ -51,11 +51,20 @@ type gonbFront struct {
 	addr    string            // comms address of the page's events
 	widgets map[string]string // widget name → comms address
 	events  chan exploreEvent
+	shown   map[string]string // block → the HTML it shows
 }
 
 func (g *gonbFront) blockID(block string) string { return g.x.id + "-" + block }
 
-func (g *gonbFront) update(block, html string) { gonbui.UpdateHTML(g.blockID(block), html) }
+// update replaces a block, unless it already shows html: every update
+// costs the page a re-insertion (and the notebook a MathJax pass).
+func (g *gonbFront) update(block, html string) {
+	if g.shown[block] == html {
+		return
+	}
+	g.shown[block] = html
+	gonbui.UpdateHTML(g.blockID(block), html)
+}
 
 func (g *gonbFront) sync(s exploreSync) {
 	b, _ := json.Marshal(map[string]string{"head": s.Head, "neuron": s.Neuron, "index": strconv.Itoa(s.Index)}) // strings: no error
@@ -92,7 +101,7 @@ func runExplorer(x *explorer, out io.Writer) {
 		view.Show(&Explorer{x: x})
 		return
 	}
-	g := &gonbFront{x: x, addr: "/lenskit/explore/" + x.id, widgets: map[string]string{}, events: make(chan exploreEvent, 1024)}
+	g := &gonbFront{x: x, addr: "/lenskit/explore/" + x.id, widgets: map[string]string{}, events: make(chan exploreEvent, 1024), shown: map[string]string{}}
 	x.front = g
 	g.run()
 }
@@ -119,7 +128,7 @@ func (g *gonbFront) run() {
 		}
 	}()
 	g.update(blockControls, g.controlsHTML())
-	g.update(blockStatus, fmt.Sprintf(`<div class="lkx lkx-dim" data-lkx-status="%s">lenskit explorer: waiting for the page…</div>`, x.id))
+	g.update(blockStatus, fmt.Sprintf(`<div class="lkx tex2jax_ignore lkx-dim" data-lkx-status="%s">lenskit explorer: waiting for the page…</div>`, x.id))
 	for _, b := range exploreBlocks[2:] {
 		g.update(b, "<div></div>")
 	}
@@ -191,7 +200,7 @@ func (g *gonbFront) finish(why string) {
 	x.mu.Unlock()
 	static := x.staticHTML()
 	if why != "" {
-		static = fmt.Sprintf(`<div class="lkx lkx-dim" style="font-family:sans-serif;font-size:12px">explorer ended: %s</div>`, esc(why)) + static
+		static = fmt.Sprintf(`<div class="lkx tex2jax_ignore lkx-dim" style="font-family:sans-serif;font-size:12px">explorer ended: %s</div>`, esc(why)) + static
 	}
 	for _, b := range exploreBlocks {
 		g.update(b, "")
@@ -300,7 +309,7 @@ func (g *gonbFront) controlsHTML() string {
 	var b strings.Builder
 	b.WriteString(exploreCSS)
 	b.WriteString(view.ChartLoader())
-	fmt.Fprintf(&b, `<div class="lkx lkx-controls" data-lkx-controls="%s">`, x.id)
+	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-controls" data-lkx-controls="%s">`, x.id)
 	fmt.Fprintf(&b, `<div class="lkx-row"><b>lenskit explorer</b> · %s <span class="lkx-dim">(%d layers × %d heads, %d neurons per layer)</span> %s</div>`,
 		esc(x.m.ID()), a.Layers, a.Heads, a.DFF, slot("done", ""))
 	b.WriteString(`<div class="lkx-row">`)

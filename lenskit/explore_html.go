@@ -15,7 +15,11 @@ import (
 
 // The explorer's HTML. Live blocks carry data-lkx attributes naming the
 // explorer, which its page script (explore_gonb.go) listens on; the static
-// state (staticHTML) has none and needs no script but the chart's.
+// state (staticHTML) has none and needs no script but the chart's. Every
+// block's root has the class tex2jax_ignore: the classic Notebook runs
+// MathJax over a cell's whole output after every update, which would
+// otherwise rescan every table on each click and typeset tokens such as
+// "$x$" as mathematics.
 
 var esc = html.EscapeString
 
@@ -52,7 +56,7 @@ func (x *explorer) statusHTML(st exploreState) string {
 	took, handled, progress, seq := x.took, x.handled, x.progress, x.seq
 	x.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, `<div class="lkx lkx-status" data-lkx-status="%s" data-lkx-seq="%d" data-lkx-handled="%.1f">`, x.id, seq, float64(handled.Microseconds())/1000)
+	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-status" data-lkx-status="%s" data-lkx-seq="%d" data-lkx-handled="%.1f">`, x.id, seq, float64(handled.Microseconds())/1000)
 	fmt.Fprintf(&b, `<span>%s</span> <span class="lkx-dim">· computed in %s</span>`, esc(x.describe(st)), esc(roundDuration(took)))
 	if progress != "" {
 		fmt.Fprintf(&b, ` <span class="lkx-dim" data-lkx-progress="1">· %s</span>`, esc(progress))
@@ -287,7 +291,7 @@ func labelsOf(ls []string, layer, i int) []string {
 
 func (x *explorer) mapHTML(st exploreState) string {
 	hm, nm := x.maps(st, true)
-	return fmt.Sprintf(`<div class="lkx lkx-map" data-lkx-map="%s" data-lkx-stat="%s">%s%s</div>`, x.id, esc(st.Stat), hm.HTML(), nm.HTML())
+	return fmt.Sprintf(`<div class="lkx tex2jax_ignore lkx-map" data-lkx-map="%s" data-lkx-stat="%s">%s%s</div>`, x.id, esc(st.Stat), hm.HTML(), nm.HTML())
 }
 
 // resultHTML is the selection's table and, for a head view, the heatmap of
@@ -319,7 +323,7 @@ func (x *explorer) resultBlock(st exploreState, r Finding, err error, live bool)
 	x.mu.Lock()
 	seq := x.seq
 	x.mu.Unlock()
-	fmt.Fprintf(&b, `<div class="lkx lkx-res"%s data-lkx-sel="%s" data-lkx-k="%d" data-lkx-rows="%d" data-lkx-seq="%d">`, attrs, esc(sel), st.K, rows, seq)
+	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-res"%s data-lkx-sel="%s" data-lkx-k="%d" data-lkx-rows="%d" data-lkx-seq="%d">`, attrs, esc(sel), st.K, rows, seq)
 	if err != nil {
 		b.WriteString(view.ErrorHTML(err))
 		b.WriteString(`</div>`)
@@ -373,7 +377,7 @@ func (x *explorer) formHTML(st exploreState) string {
 		editing = nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<div class="lkx lkx-form" data-lkx-form="%s" data-lkx-comp="%s">`, x.id, esc(c.String()))
+	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-form" data-lkx-form="%s" data-lkx-comp="%s">`, x.id, esc(c.String()))
 	if msg != "" {
 		cls := "lkx-ok"
 		if msgErr {
@@ -468,7 +472,7 @@ func (x *explorer) searchHTML(st exploreState) string {
 	}
 	x.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, `<div class="lkx lkx-search" data-lkx-search="%s">`, x.id)
+	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-search" data-lkx-search="%s">`, x.id)
 	fmt.Fprintf(&b, `<div class="lkx-row"><b>Search</b> <input type="text" size="24" data-lkx="%s" data-lkx-field="q" value="%s" placeholder="a token or word"> <button %s>find</button> <span class="lkx-dim">heads and neurons whose %s %d contain it</span></div>`,
 		x.id, esc(q), x.attr("search"), map[bool]string{true: "bottom", false: "top"}[st.Bottom], st.K)
 	if strings.TrimSpace(q) == "" {
@@ -546,7 +550,7 @@ func (x *explorer) staticHTML() string {
 	hm, nm := x.maps(st, false)
 	var b strings.Builder
 	b.WriteString(exploreCSS)
-	fmt.Fprintf(&b, `<div class="lkx lkx-static" data-lkx-static="%s">`, esc(x.describe(st)))
+	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-static" data-lkx-static="%s">`, esc(x.describe(st)))
 	fmt.Fprintf(&b, `<div class="lkx-row"><b>lenskit explorer</b> · %s · <span class="lkx-dim">static copy of its last state; run the cell to explore</span></div>`, esc(x.m.ID()))
 	fmt.Fprintf(&b, `<div class="lkx-row">selection: <b>%s</b></div>`, esc(x.describe(st)))
 	b.WriteString(`<div style="display:flex;flex-wrap:wrap;gap:16px">`)
