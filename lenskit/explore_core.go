@@ -175,26 +175,27 @@ type explorer struct {
 	bookErr error
 	front   exploreFront
 
-	mu       sync.Mutex // guards everything below
-	st       exploreState
-	lenses   map[string]*Lens
-	pairs    map[pairKey]*PairResult
-	top1     map[statKey]float64
-	sigma    map[statKey]float64
-	neurons  map[neuronKey]*NeuronResult
-	layers   map[layerKey][]*NeuronResult
-	nstat    map[layerKey][]float64 // per layer: each neuron's largest score (k = 0)
-	msg      string                 // message in the form
-	msgErr   bool
-	editing  *notes.Note  // note loaded into the form
-	query    string       // search
-	nhits    []exploreHit // neuron hits of the query, for the state searched
-	searched string       // the state the neuron hits were computed for
-	progress string
-	took     time.Duration // computing the last selection
-	handled  time.Duration // handling the last events, drawing included
-	seq      int
-	done     bool
+	mu                          sync.Mutex // guards everything below
+	st                          exploreState
+	lenses                      map[string]*Lens
+	pairs                       map[pairKey]*PairResult
+	top1                        map[statKey]float64
+	sigma                       map[statKey]float64
+	neurons                     map[neuronKey]*NeuronResult
+	layers                      map[layerKey][]*NeuronResult
+	nstat                       map[layerKey][]float64 // per layer: each neuron's largest score (k = 0)
+	msg                         string                 // message in the form
+	msgErr                      bool
+	editing                     *notes.Note  // note loaded into the form
+	query                       string       // search
+	nhits                       []exploreHit // neuron hits of the query, for the state searched
+	searched                    string       // the state the neuron hits were computed for
+	progress                    string       // background work in progress
+	progressDone, progressTotal int
+	took                        time.Duration // computing the last selection
+	handled                     time.Duration // handling the last events, drawing included
+	seq                         int
+	done                        bool
 
 	job     context.CancelFunc
 	jobDone chan struct{}
@@ -1144,10 +1145,10 @@ func (x *explorer) neuronHits(ctx context.Context, st exploreState, l *Lens, ids
 		if ctx.Err() != nil {
 			return nil, false
 		}
-		x.setProgress(fmt.Sprintf("search %s: neurons of layer %d of %d", quote(x.queryNow()), layer+1, a.Layers))
+		x.setProgress(fmt.Sprintf("search %s: neurons of layer %d of %d", quote(x.queryNow()), layer+1, a.Layers), layer, a.Layers)
 		rs, err := x.layerNeurons(l, layer, st.K)
 		if err != nil {
-			x.setProgress("search: " + err.Error())
+			x.setProgress("search: "+err.Error(), 0, 0)
 			return nil, false
 		}
 		for i, r := range rs {
@@ -1174,9 +1175,11 @@ func (x *explorer) queryNow() string {
 
 // --- background work ------------------------------------------------------------
 
-func (x *explorer) setProgress(s string) {
+// setProgress describes the background work in progress: done of total
+// units (0, 0 for none).
+func (x *explorer) setProgress(s string, done, total int) {
 	x.mu.Lock()
-	x.progress = s
+	x.progress, x.progressDone, x.progressTotal = s, done, total
 	x.mu.Unlock()
 }
 
@@ -1228,7 +1231,7 @@ func (x *explorer) startJob(st exploreState) {
 		x.searchJob(ctx, st, l)
 		x.mapJob(ctx, st, l)
 		if ctx.Err() == nil {
-			x.setProgress("")
+			x.setProgress("", 0, 0)
 		}
 	}()
 }
@@ -1296,7 +1299,7 @@ func (x *explorer) mapJob(ctx context.Context, st exploreState, l *Lens) {
 			if have {
 				continue
 			}
-			x.setProgress(fmt.Sprintf("map: %s — head %d.%d (%d of %d)", statLabel(st.Stat), layer, head, done, a.Layers*a.Heads))
+			x.setProgress(fmt.Sprintf("map: %s — head %d.%d (%d of %d)", statLabel(st.Stat), layer, head, done, a.Layers*a.Heads), done-1, a.Layers*a.Heads)
 			if sigma {
 				v, err := (&HeadQuery{l: l, kind: kind, layer: layer, head: head, offset: offset}).View()
 				s := math.NaN()
@@ -1329,9 +1332,9 @@ func (x *explorer) mapJob(ctx context.Context, st exploreState, l *Lens) {
 		if have {
 			continue
 		}
-		x.setProgress(fmt.Sprintf("map: neurons of layer %d of %d", layer+1, a.Layers))
+		x.setProgress(fmt.Sprintf("map: neurons of layer %d of %d", layer+1, a.Layers), layer, a.Layers)
 		if _, err := x.layerNeurons(l, layer, 1); err != nil {
-			x.setProgress("map: " + err.Error())
+			x.setProgress("map: "+err.Error(), 0, 0)
 			return
 		}
 		x.tick()

@@ -54,12 +54,16 @@ const exploreCSS = `<style>
 func (x *explorer) statusHTML(st exploreState) string {
 	x.mu.Lock()
 	took, handled, progress, seq := x.took, x.handled, x.progress, x.seq
+	done, total := x.progressDone, x.progressTotal
 	x.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div class="lkx tex2jax_ignore lkx-status" data-lkx-status="%s" data-lkx-seq="%d" data-lkx-handled="%.1f">`, x.id, seq, float64(handled.Microseconds())/1000)
 	fmt.Fprintf(&b, `<span>%s</span> <span class="lkx-dim">· computed in %s</span>`, esc(x.describe(st)), esc(roundDuration(took)))
 	if progress != "" {
 		fmt.Fprintf(&b, ` <span class="lkx-dim" data-lkx-progress="1">· %s</span>`, esc(progress))
+		if total > 0 {
+			fmt.Fprintf(&b, `<span class="lkx-bar"><span style="width:%.0f%%"></span></span> <span class="lkx-dim">(the next selection pauses it)</span>`, 100*float64(done)/float64(total))
+		}
 	}
 	b.WriteString(`</div>`)
 	return b.String()
@@ -437,8 +441,8 @@ func (x *explorer) formHTML(st exploreState) string {
 		b.WriteString(`</select>`)
 	}
 	b.WriteString(`</div>`)
-	fmt.Fprintf(&b, `<div class="lkx-row"><button %s>Save</button> <button %s>New note</button> <span class="lkx-dim">the evidence is the result shown above (%s)</span></div>`,
-		x.attr("save"), x.attr("new"), esc(x.describe(st)))
+	fmt.Fprintf(&b, `<div class="lkx-row"><button %s>Save</button> <button %s>New note</button> <span class="lkx-dim">the evidence is the table above as it is when you save (its k, order and filters)</span></div>`,
+		x.attr("save"), x.attr("new"))
 	b.WriteString(`</div>`)
 	return b.String()
 }
