@@ -3,6 +3,7 @@ package lenskit
 import (
 	"fmt"
 	"html"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 
@@ -76,10 +77,15 @@ func (t *table) String() string {
 	return b.String()
 }
 
-var tableSeq atomic.Int64
+// tableSeq and tableNonce make element ids unique within a notebook page:
+// every GoNB cell runs as a new process, so a counter alone would repeat.
+var (
+	tableSeq   atomic.Int64
+	tableNonce = rand.Uint32()
+)
 
 func (t *table) HTML() string {
-	id := fmt.Sprintf("lk-cat-%d", tableSeq.Add(1))
+	id := fmt.Sprintf("lk-cat-%08x-%d", tableNonce, tableSeq.Add(1))
 	var b strings.Builder
 	fmt.Fprintf(&b, `<div class="lk-cat" id="%s"><style>#%s table{border-collapse:collapse;font:13px/1.35 system-ui,sans-serif}`+
 		`#%s th,#%s td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}`+
