@@ -138,3 +138,48 @@ func BenchmarkCorpusTokens(b *testing.B) {
 		}
 	}
 }
+
+// The tiny Llama's SentencePiece BPE (no pre-tokenizer: each line is one
+// word, merged through the heap when long), line by line on one goroutine.
+func BenchmarkEncodeCorpusLinesLlama(b *testing.B) {
+	v := tinyLlama(b)
+	lines := strings.Split(corpusText(b)[:1<<20], "\n")
+	b.SetBytes(1 << 20)
+	for b.Loop() {
+		for _, l := range lines {
+			if _, err := v.Encode(l); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// Real tokenizers from the npm cache (skipped without npm): loading, and
+// encoding the first megabyte of the corpus line by line.
+func BenchmarkRealTokenizers(b *testing.B) {
+	lines := strings.Split(corpusText(b)[:1<<20], "\n")
+	for _, rt := range realTokenizers {
+		b.Run(rt.name+"/load", func(b *testing.B) {
+			dir := rt.dir(b)
+			for b.Loop() {
+				if _, err := LoadDir(dir); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(rt.name+"/encode-lines", func(b *testing.B) {
+			v, err := LoadDir(rt.dir(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(1 << 20)
+			for b.Loop() {
+				for _, l := range lines {
+					if _, err := v.Encode(l); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -221,15 +221,17 @@ type encoder struct {
 	err      error
 	errPos   int
 	keyBytes []byte
+
+	cacheBytes int // text held by cache keys
 }
 
 // maxCacheEntries bounds an encoder's cache; when full it starts afresh.
 const maxCacheEntries = 1 << 17
 
-// maxCachedWord is the longest pre-token (in bytes) the cache keeps: long
-// ones rarely repeat (a SentencePiece tokenizer without a pre-tokenizer
-// sees whole lines as words).
-const maxCachedWord = 256
+// maxCacheBytes bounds the text an encoder's cache keeps (a SentencePiece
+// tokenizer without a pre-tokenizer sees whole lines as words, and a
+// megabyte of dashes is one GPT-2 pre-token); when full it starts afresh.
+const maxCacheBytes = 32 << 20
 
 func newEncoder(m *model) *encoder {
 	return &encoder{m: m, cache: make(map[string][]int32, 1024)}
@@ -282,13 +284,15 @@ func (e *encoder) encodeWord(w string, offset int) {
 	syms, e.ranks = m.bpeWord(syms, e.ranks)
 	e.syms = syms
 	e.out = append(e.out, syms...)
-	if len(w) > maxCachedWord {
+	if len(w) > maxCacheBytes/4 {
 		return
 	}
-	if len(e.cache) >= maxCacheEntries {
+	if len(e.cache) >= maxCacheEntries || e.cacheBytes+len(w) > maxCacheBytes {
 		clear(e.cache)
 		e.arena = nil
+		e.cacheBytes = 0
 	}
+	e.cacheBytes += len(w)
 	if cap(e.arena)-len(e.arena) < len(syms) {
 		e.arena = make([]int32, 0, max(4096, len(syms)))
 	}
