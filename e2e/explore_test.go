@@ -112,12 +112,49 @@ func TestExplorer(t *testing.T) {
 		t.Errorf("the cell after the explorer did not list the new note:\n%s", out)
 	}
 
+	// Run again and interrupt the kernel: the explorer ends the same way.
+	tab.rerun(t)
+	tab.interrupt(t)
+
 	// The label went to the copy only.
 	now, err := os.ReadFile(filepath.Join(src, notesRel))
 	if err != nil || !bytes.Equal(now, committed) {
 		t.Errorf("the checkout's notes file changed during the test (%v)", err)
 	}
 	logTimings(t, "embedded tiny-pl-gpt2 (alnum + corpus list)", timings)
+}
+
+// TestExplorerLlama runs the explorer on the embedded Llama-family model:
+// rotary embeddings (the QK offset slider) and gated neurons (six columns).
+func TestExplorerLlama(t *testing.T) {
+	require(t, "make", "jupyter", "go")
+	chromium := findChromium(t)
+	root := repoRoot(t)
+	cli := buildCLI(t, root)
+	work := filepath.Join(t.TempDir(), "notebooks")
+	if err := copyNotebooks(work, filepath.Join(root, "notebooks")); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, root, work, "LENSKIT_MODEL=tiny-pl-llama")
+	tab := openExplorer(t, chromium, srv)
+	model := []string{"--model", "tiny-pl-llama", "--alnum", "--corpus", filepath.Join(root, "..", "shared", "corpus", "pl.txt"), "--top", "2000"}
+	var timings []timing
+	timings = append(timings, tab.act(t, "view QK (widget)", `select("view", "1")`, "1.5 QK", 20))
+	timings = append(timings, tab.act(t, "offset δ=1 (slider)", `slide("offset", 1)`, "1.5 QK", 20))
+	tab.checkPairs(t, cli, "1.5 QK δ=1", append([]string{"qk", "--layer", "1", "--head", "5", "--offset", "1", "--k", "20"}, model...))
+	if s := tab.eval(t, `statusText()`, "").(string); !strings.Contains(s, "1.5 QK δ=1 top 20") {
+		t.Errorf("status %q does not name the offset", s)
+	}
+	timings = append(timings, tab.act(t, "map click 2.3", `click('td[data-lkx-key="h:2:3"]')`, "2.3 QK", 20))
+	tab.checkPairs(t, cli, "2.3 QK δ=1", append([]string{"qk", "--layer", "2", "--head", "3", "--offset", "1", "--k", "20"}, model...))
+	timings = append(timings, tab.act(t, "view neuron (widget)", `select("view", "2")`, "L2/N0 K+V", 20))
+	timings = append(timings, tab.act(t, "neuron 100 (field)", `neuron(100)`, "L2/N100 K+V", 20))
+	tab.checkNeuron(t, cli, append([]string{"neuron", "--layer", "2", "--index", "100", "--k", "20"}, model...))
+	if s := tab.eval(t, `result().innerText`, "").(string); !strings.Contains(s, "gate") || !strings.Contains(s, "up") {
+		t.Errorf("the gated neuron's table lacks its gate and up columns:\n%.500s", s)
+	}
+	tab.done(t)
+	logTimings(t, "embedded tiny-pl-llama (alnum + corpus list)", timings)
 }
 
 // TestExplorerMedium measures the explorer on a GPT-2-medium-shaped
@@ -509,6 +546,23 @@ func (x *explorerTab) done(t *testing.T) {
 	}
 }
 
+// rerun runs the explorer's cell again and waits until it answers.
+func (x *explorerTab) rerun(t *testing.T) {
+	t.Helper()
+	if !x.eval(t, `rerun()`, true).(bool) {
+		t.Fatal("the explorer did not come up again")
+	}
+}
+
+// interrupt interrupts the kernel and waits for the static state.
+func (x *explorerTab) interrupt(t *testing.T) {
+	t.Helper()
+	s := x.eval(t, `interrupt()`, "").(string)
+	if !strings.Contains(s, "explorer ended: interrupted") || !strings.Contains(s, "static copy of its last state") {
+		t.Errorf("after the interrupt the explorer's cell shows %q, want its static state", s)
+	}
+}
+
 // jsExplore installs window.__lkxTest, the page helpers the test calls.
 const jsExplore = `function() {
 if (window.__lkxTest) return true;
@@ -584,6 +638,20 @@ window.__lkxTest = {
 			typeof cell("after").input_prompt_number === "number" && out().querySelector("[data-lkx-static]"), "the static state and the next cell");
 		return s.innerText;
 	},
+	async rerun() {
+		const c = cell("explore");
+		Jupyter.notebook.select(Jupyter.notebook.find_cell_index(c));
+		c.execute();
+		await until(() => !out().querySelector("[data-lkx-static]") && window.__lkxTest.ready(), "the explorer to come up again");
+		return true;
+	},
+	async interrupt() {
+		Jupyter.notebook.kernel.interrupt();
+		const s = await until(() => out().querySelector("[data-lkx-static]") && typeof cell("explore").input_prompt_number === "number" && out(), "the static state after the interrupt");
+		return s.innerText;
+	},
+	statusText: () => { const s = q("[data-lkx-status]"); return s ? s.innerText : ""; },
+	result: () => result(),
 	async cellText(tag) {
 		// The reply that numbers a cell can come before its output.
 		const text = () => cell(tag).output_area.element[0].innerText;
