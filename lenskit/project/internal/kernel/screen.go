@@ -1,0 +1,60 @@
+package kernel
+
+// Screening tiles whose epilogue reduces more than DotI8's maximum. The
+// tile is DotI8's (12 rows × 32 columns, the same packing and correction);
+// only what is reduced differs.
+
+// DotI8MinMax computes the tile as DotI8 does and returns its maximum and
+// its minimum: a head view's top k and bottom k are then screened in one
+// pass over the int8 products.
+func DotI8MinMax(a []int8, b []uint8, kq int, corr *[I8Rows]int32, out *[I8Rows * I8Cols]int32) (mx, mn int32) {
+	if kq <= 0 {
+		DotI8(a, b, kq, corr, out)
+		return tileMinMax(out)
+	}
+	_ = a[I8Rows*4*kq-1]
+	_ = b[I8Cols*4*kq-1]
+	if HasVNNI {
+		var mm [2]int32
+		dotI8x12x32mm(&a[0], &b[0], kq, &corr[0], &out[0], &mm[0])
+		return mm[0], mm[1]
+	}
+	dotI8Generic(a, b, kq, corr, out)
+	return tileMinMax(out)
+}
+
+func tileMinMax(out *[I8Rows * I8Cols]int32) (mx, mn int32) {
+	mx, mn = out[0], out[0]
+	for _, v := range out {
+		mx, mn = max(mx, v), min(mn, v)
+	}
+	return mx, mn
+}
+
+// DotI8Cols computes the tile as DotI8 does and returns a mask of its
+// columns: bit c is set when some row's value in column c is ≥ hi[c] or
+// ≤ lo[c]. Many directions (the columns) are screened against a
+// vocabulary (the rows) with a threshold of their own each.
+func DotI8Cols(a []int8, b []uint8, kq int, corr *[I8Rows]int32, out *[I8Rows * I8Cols]int32, hi, lo *[I8Cols]int32) uint32 {
+	if kq > 0 {
+		_ = a[I8Rows*4*kq-1]
+		_ = b[I8Cols*4*kq-1]
+		if HasVNNI {
+			return dotI8x12x32cols(&a[0], &b[0], kq, &corr[0], &out[0], &hi[0], &lo[0])
+		}
+		dotI8Generic(a, b, kq, corr, out)
+	} else {
+		DotI8(a, b, kq, corr, out)
+	}
+	var mask uint32
+	for c := range I8Cols {
+		for r := range I8Rows {
+			v := out[r*I8Cols+c]
+			if v >= hi[c] || v <= lo[c] {
+				mask |= 1 << c
+				break
+			}
+		}
+	}
+	return mask
+}
