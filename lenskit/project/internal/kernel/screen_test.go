@@ -96,7 +96,9 @@ func BenchmarkTileMinMax16(b *testing.B) {
 }
 func BenchmarkTileCols256(b *testing.B) {
 	var hi, lo [I8Cols]int32
-	benchTile(b, 256, func(a []int8, bb []uint8, c *[I8Rows]int32, o *[I8Rows * I8Cols]int32) { DotI8Cols(a, bb, 256, c, o, &hi, &lo) })
+	benchTile(b, 256, func(a []int8, bb []uint8, c *[I8Rows]int32, o *[I8Rows * I8Cols]int32) {
+		DotI8Cols(a, bb, 256, c, o, &hi, &lo)
+	})
 }
 func BenchmarkTileMax256(b *testing.B) {
 	benchTile(b, 256, func(a []int8, bb []uint8, c *[I8Rows]int32, o *[I8Rows * I8Cols]int32) { DotI8(a, bb, 256, c, o) })
