@@ -51,6 +51,10 @@ type pairQuery struct {
 	Bottom  bool                    // smallest entries instead of largest
 	Exclude func(src, tgt int) bool // pairs that may not appear; nil = none
 	Workers int                     // 0 = GOMAXPROCS
+	// Dual also finds the bottom K in the same pass (Bottom must be
+	// false): each tile's int8 products are screened against both
+	// thresholds, so a catalogue's top and bottom cost one search.
+	Dual bool
 }
 
 // boundCoords is how many leading rotated coordinates enter the tile bound
@@ -111,10 +115,22 @@ func (q pairQuery) resolve(engine string) (rows, cols []int, sign float32, st St
 
 // searchPairs runs q and returns the pairs in result order.
 func searchPairs(q pairQuery) ([]Pair, Stats, error) {
+	q.Dual = false
+	top, _, st, err := runSearch(q)
+	return top, st, err
+}
+
+// searchPairsDual runs q (Bottom false) for its top and bottom K at once.
+func searchPairsDual(q pairQuery) (top, bottom []Pair, st Stats, err error) {
+	q.Dual, q.Bottom = true, false
+	return runSearch(q)
+}
+
+func runSearch(q pairQuery) (top, bottom []Pair, st Stats, err error) {
 	h := q.A.Cols
 	rows, cols, sign, st, err := q.resolve(cpuEngineName())
 	if err != nil || st.Rows == 0 || st.Cols == 0 || q.K <= 0 {
-		return nil, st, err
+		return nil, nil, st, err
 	}
 	ta, tb := q.TA, q.TB
 	if ta.n == 0 {
@@ -144,8 +160,12 @@ func searchPairs(q pairQuery) ([]Pair, Stats, error) {
 	st.SpentFLOPs += 2 * float64(len(rows)+len(cols)) * float64(h*h) // rotations
 
 	const tiny = 1e-12
-	s := &searcher{q: q, A: A, B: B, h: h, mE: e1 + tiny, mA: gamma * nta * 1.01, mB: gamma * ntb * 1.01}
+	s := &searcher{q: q, A: A, B: B, h: h, mE: e1 + tiny, mA: gamma * nta * 1.01, mB: gamma * ntb * 1.01, dual: q.Dual}
 	s.theta.Store(math.Float64bits(math.Inf(-1)))
+	s.thetaB.Store(math.Float64bits(math.Inf(-1)))
+	if !s.dual {
+		s.thetaB.Store(math.Float64bits(math.Inf(1))) // nothing to find below
+	}
 	s.seed()
 
 	workers := q.Workers
@@ -155,7 +175,7 @@ func searchPairs(q pairQuery) ([]Pair, Stats, error) {
 	var wg sync.WaitGroup
 	results := make([]*worker, workers)
 	for w := range workers {
-		wk := &worker{s: s, heap: topHeap{k: q.K}}
+		wk := &worker{s: s, heap: topHeap{k: q.K}, heapB: topHeap{k: q.K}}
 		results[w] = wk
 		wg.Add(1)
 		go func() {
@@ -166,25 +186,34 @@ func searchPairs(q pairQuery) ([]Pair, Stats, error) {
 	wg.Wait()
 
 	// Merge: the seed heap and the workers' heaps may hold the same pair.
-	seen := map[[2]int32]bool{}
-	var all []cand
-	add := func(cs []cand) {
-		for _, c := range cs {
-			key := [2]int32{c.src, c.tgt}
-			if !seen[key] {
-				seen[key] = true
-				all = append(all, c)
+	merge := func(heaps ...[]cand) []cand {
+		seen := map[[2]int32]bool{}
+		var all []cand
+		for _, cs := range heaps {
+			for _, c := range cs {
+				key := [2]int32{c.src, c.tgt}
+				if !seen[key] {
+					seen[key] = true
+					all = append(all, c)
+				}
 			}
 		}
+		return all
 	}
-	add(s.seedHeap.h)
+	tops, bots := [][]cand{s.seedHeap.h}, [][]cand{s.seedHeapB.h}
 	for _, w := range results {
-		add(w.heap.h)
+		tops = append(tops, w.heap.h)
+		bots = append(bots, w.heapB.h)
 		st.SpentFLOPs += w.flops
 		st.Candidates += w.candidates
 	}
 	st.SpentFLOPs += s.seedFLOPs
-	return bestPairs(all, q.K, sign), st, nil
+	top = bestPairs(merge(tops...), q.K, sign)
+	if s.dual {
+		// Bottom candidates hold −score: negated back by the sign.
+		bottom = bestPairs(merge(bots...), q.K, -1)
+	}
+	return top, bottom, st, nil
 }
 
 func seq(n int) []int {
@@ -414,21 +443,31 @@ type searcher struct {
 
 	seedHeap  topHeap
 	seedFLOPs float64
+
+	// A dual search also keeps the bottom K: candidates scored −score in
+	// seedHeapB and the workers' heapB, above the threshold thetaB.
+	dual      bool
+	thetaB    atomic.Uint64
+	seedHeapB topHeap
 }
 
 func (s *searcher) margin(nA, nAR, nB, nBR float64) float64 {
 	return s.mE*nA*nB + s.mA*nA*nBR + s.mB*nB*nAR
 }
 
-func (s *searcher) loadTheta() float64 { return math.Float64frombits(s.theta.Load()) }
+func (s *searcher) loadTheta() float64  { return math.Float64frombits(s.theta.Load()) }
+func (s *searcher) loadThetaB() float64 { return math.Float64frombits(s.thetaB.Load()) }
 
-func (s *searcher) raiseTheta(t float64) {
+func (s *searcher) raiseTheta(t float64)  { raise(&s.theta, t) }
+func (s *searcher) raiseThetaB(t float64) { raise(&s.thetaB, t) }
+
+func raise(theta *atomic.Uint64, t float64) {
 	for {
-		old := s.theta.Load()
+		old := theta.Load()
 		if math.Float64frombits(old) >= t {
 			return
 		}
-		if s.theta.CompareAndSwap(old, math.Float64bits(t)) {
+		if theta.CompareAndSwap(old, math.Float64bits(t)) {
 			return
 		}
 	}
@@ -453,6 +492,7 @@ func (s *searcher) excluded(c cand) bool {
 func (s *searcher) seed() {
 	const m = 48
 	s.seedHeap = topHeap{k: s.q.K}
+	s.seedHeapB = topHeap{k: s.q.K}
 	pick := func(sd *side, byFirst float64) []int {
 		n := sd.n
 		if byFirst == 0 { // by norm: sides are sorted already
@@ -482,8 +522,12 @@ func (s *searcher) seed() {
 				tried[[2]int{i, j}] = true
 				c := s.score(i, j)
 				s.seedFLOPs += 2 * float64(s.h)
-				if s.seedHeap.admits(c) && !s.excluded(c) {
-					s.seedHeap.offer(c)
+				if s.excluded(c) {
+					continue
+				}
+				s.seedHeap.offer(c)
+				if s.dual {
+					s.seedHeapB.offer(cand{score: -c.score, src: c.src, tgt: c.tgt})
 				}
 			}
 		}
@@ -491,14 +535,22 @@ func (s *searcher) seed() {
 	try(pick(s.A, 0), pick(s.B, 0))
 	try(pick(s.A, 1), pick(s.B, 1))
 	try(pick(s.A, -1), pick(s.B, -1))
+	if s.dual { // the most negative products: opposite extremes
+		try(pick(s.A, 1), pick(s.B, -1))
+		try(pick(s.A, -1), pick(s.B, 1))
+	}
 	if s.seedHeap.full() {
 		s.raiseTheta(s.seedHeap.worst().score)
+	}
+	if s.dual && s.seedHeapB.full() {
+		s.raiseThetaB(s.seedHeapB.worst().score)
 	}
 }
 
 type worker struct {
 	s          *searcher
 	heap       topHeap
+	heapB      topHeap // a dual search's bottom candidates (scored −score)
 	flops      float64
 	candidates int64
 	out        [kernel.I8Rows * kernel.I8Cols]int32
@@ -513,6 +565,19 @@ func (s *searcher) tileBound(p, q int) float64 {
 		alo, ahi := s.A.pLo[p][c], s.A.pHi[p][c]
 		blo, bhi := s.B.pLo[q][c], s.B.pHi[q][c]
 		b += max(alo*blo, alo*bhi, ahi*blo, ahi*bhi)
+	}
+	return b + s.A.pResid[p]*s.B.pResid[q]
+}
+
+// tileBoundLow bounds −score over the tile likewise: the most negative
+// interval products over the leading coordinates, negated, plus the
+// product of residual norms.
+func (s *searcher) tileBoundLow(p, q int) float64 {
+	var b float64
+	for c := range boundCoords {
+		alo, ahi := s.A.pLo[p][c], s.A.pHi[p][c]
+		blo, bhi := s.B.pLo[q][c], s.B.pHi[q][c]
+		b -= min(alo*blo, alo*bhi, ahi*blo, ahi*bhi)
 	}
 	return b + s.A.pResid[p]*s.B.pResid[q]
 }
@@ -532,69 +597,97 @@ func (w *worker) run() {
 		}
 		copy(corr[:], A.corr[p*kernel.I8Rows:(p+1)*kernel.I8Rows])
 		mA := s.margin(A.pNorm[p], A.pNormR[p], B.pNorm[0], B.pNormR[0])
-		if th := s.loadTheta(); A.pNormR[p]*B.pNormR[0]+mA < th {
-			// Rows are sorted by rotated norm: no later panel can reach θ.
+		if th := min(s.loadTheta(), s.loadThetaB()); A.pNormR[p]*B.pNormR[0]+mA < th {
+			// Rows are sorted by rotated norm: no later panel can reach θ
+			// (|score| is bounded by the norms, for the top and the bottom).
 			s.stop.Store(true)
 			return
 		}
 		for q := 0; q < B.panels; q++ {
-			th := s.loadTheta()
+			th, thB := s.loadTheta(), s.loadThetaB()
 			m := s.margin(A.pNorm[p], A.pNormR[p], B.pNorm[q], B.pNormR[q])
-			if A.pNormR[p]*B.pNormR[q]+m < th {
+			if A.pNormR[p]*B.pNormR[q]+m < min(th, thB) {
 				break // columns are sorted by rotated norm too
 			}
-			if s.tileBound(p, q)+m < th {
+			top := s.tileBound(p, q)+m >= th
+			bot := s.dual && s.tileBoundLow(p, q)+m >= thB
+			if !top && !bot {
 				continue
 			}
-			mx := kernel.DotI8(aBytes[p*aPanel:(p+1)*aPanel], B.packed[q*bPanel:(q+1)*bPanel], kq, &corr, &w.out)
+			a, b := aBytes[p*aPanel:(p+1)*aPanel], B.packed[q*bPanel:(q+1)*bPanel]
+			var mx, mn int32
+			if s.dual {
+				mx, mn = kernel.DotI8MinMax(a, b, kq, &corr, &w.out)
+			} else {
+				mx = kernel.DotI8(a, b, kq, &corr, &w.out)
+			}
 			w.flops += 2 * float64(kernel.I8Rows*kernel.I8Cols*4*kq)
-			// Necessary condition for any entry: scale·maxq + errors ≥ θ.
+			// Necessary condition for any entry: scale·maxq + errors ≥ θ
+			// (for the bottom: −scale·minq + errors ≥ θ_B).
 			errMax := A.pQerr[p]*B.pNormR[q] + A.pNormR[p]*B.pQerr[q] + A.pQerr[p]*B.pQerr[q] + m
-			estMax := 0.0 // scores of a tile with no positive int8 product are ≤ 0
+			estMax, estMin := 0.0, 0.0 // a tile with no positive (negative) product has scores ≤ 0 (≥ 0)
 			if mx > 0 {
 				estMax = float64(mx) * A.pScale[p] * B.pScale[q]
 			}
-			if estMax+errMax < th {
+			if mn < 0 {
+				estMin = -float64(mn) * A.pScale[p] * B.pScale[q]
+			}
+			top = top && estMax+errMax >= th
+			bot = bot && estMin+errMax >= thB
+			if !top && !bot {
 				continue
 			}
-			w.scanTile(p, q)
+			w.scanTile(p, q, top, bot)
 		}
 	}
 }
 
 // scanTile applies the per-entry bound to a computed tile and rescores the
-// entries that pass it.
-func (w *worker) scanTile(p, q int) {
+// entries that pass it, for the top and (dual) the bottom.
+func (w *worker) scanTile(p, q int, top, bot bool) {
 	s := w.s
 	A, B := s.A, s.B
 	i0, j0 := p*kernel.I8Rows, q*kernel.I8Cols
+	th, thB := math.Inf(1), math.Inf(1)
 	for r := range kernel.I8Rows {
 		i := i0 + r
 		if i >= A.n {
 			break
 		}
-		th := s.loadTheta()
+		if top {
+			th = s.loadTheta()
+		}
+		if bot {
+			thB = s.loadThetaB()
+		}
 		for c := range kernel.I8Cols {
 			j := j0 + c
 			if j >= B.n {
 				break
 			}
 			est := float64(w.out[r*kernel.I8Cols+c]) * A.scale[i] * B.scale[j]
-			bound := est + A.qerr[i]*B.normR[j] + A.normR[i]*B.qerr[j] + A.qerr[i]*B.qerr[j] +
+			e := A.qerr[i]*B.normR[j] + A.normR[i]*B.qerr[j] + A.qerr[i]*B.qerr[j] +
 				s.margin(A.norm[i], A.normR[i], B.norm[j], B.normR[j])
-			if bound < th {
+			needTop, needBot := est+e >= th, -est+e >= thB
+			if !needTop && !needBot {
 				continue
 			}
 			cd := s.score(i, j)
 			w.candidates++
 			w.flops += 2 * float64(s.h)
-			if !w.heap.admits(cd) || s.excluded(cd) {
-				continue
+			if needTop && w.heap.admits(cd) && !s.excluded(cd) {
+				w.heap.offer(cd)
+				if w.heap.full() {
+					s.raiseTheta(w.heap.worst().score)
+					th = s.loadTheta()
+				}
 			}
-			w.heap.offer(cd)
-			if w.heap.full() {
-				s.raiseTheta(w.heap.worst().score)
-				th = s.loadTheta()
+			if cb := (cand{score: -cd.score, src: cd.src, tgt: cd.tgt}); needBot && w.heapB.admits(cb) && !s.excluded(cd) {
+				w.heapB.offer(cb)
+				if w.heapB.full() {
+					s.raiseThetaB(w.heapB.worst().score)
+					thB = s.loadThetaB()
+				}
 			}
 		}
 	}
