@@ -127,6 +127,14 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 	return nil
 }
 
+func sumAbs(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += math.Abs(float64(v))
+	}
+	return s
+}
+
 func mulVec(x, g []float32) []float32 {
 	out := make([]float32, len(x))
 	for i := range x {
@@ -317,7 +325,9 @@ func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k
 		f32 := make([]float64, len(sr.ids))
 		buf := make([]float32, d)
 		for j := lo; j < hi; j++ {
-			errMax := gamma * maxNorm * norm64(dirs[j])
+			// The BF16 tile flushes subnormal products and sums (see
+			// kernel.SgemmBF16): at most 2⁻¹²⁶·(Σ|x| + d + 1) more.
+			errMax := gamma*maxNorm*norm64(dirs[j]) + 0x1p-126*(sumAbs(dirs[j])+float64(d)+1)
 			for b, sign := range [2]float64{1, -1} {
 				for r := range f32 {
 					f32[r] = sign * float64(sc.Data[sr.row(r)*len(dirs)+j])
