@@ -55,7 +55,7 @@ func (m *Model) Info() Info {
 		ID: m.ID(), ModelType: a.ModelType, Layers: a.Layers, Heads: a.Heads, KVHeads: a.KVHeads,
 		DModel: a.DModel, DHead: a.DHead, DFF: a.DFF, Vocab: m.Vocab.Len(), EmbeddingRows: a.Vocab,
 		Tied: a.Tied, QKNorm: a.QKNorm, MLP: string(a.MLP), Activation: a.Activation, Norm: string(a.Norm),
-		NormEps: a.NormEps, DType: a.DType, Tokenizer: tokenizerKind(m), Positions: a.Positions,
+		NormEps: a.NormEps, DType: a.DType, Tokenizer: m.Vocab.Kind(), Positions: a.Positions,
 		SlidingWindow: a.SlidingWindow, Defaults: append([]string{}, a.Defaults...),
 	}
 	if r := a.Rotary; r != nil {
@@ -67,13 +67,6 @@ func (m *Model) Info() Info {
 		in.Rotary = ri
 	}
 	return in
-}
-
-func tokenizerKind(m *Model) string {
-	if k, ok := any(m.Vocab).(interface{ Kind() string }); ok {
-		return k.Kind()
-	}
-	return "byte-level"
 }
 
 func scalingText(s *weights.RopeScaling) string {
