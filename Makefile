@@ -52,7 +52,7 @@ vet:
 # -count=1: the notebook and browser tests run the library through Jupyter,
 # which go test's result cache cannot see, so a cached pass could be stale.
 gotest:
-	LENSKIT_REQUIRE_NOTEBOOKS=1 go test -count=1 -timeout 60m $(GO_TEST_FLAGS) ./...
+	LENSKIT_REQUIRE_NOTEBOOKS=1 LENSKIT_REQUIRE_NPM=1 go test -count=1 -timeout 60m $(GO_TEST_FLAGS) ./...
 
 e2e:
 	cd e2e && LENSKIT_REQUIRE_BROWSER=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./... \

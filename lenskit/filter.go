@@ -30,13 +30,19 @@ func tokenFilter(f vocab.Filter) Filter {
 	return Filter{name: f.String(), token: func(*Model) (vocab.Filter, error) { return f, nil }}
 }
 
-// ASCII keeps tokens whose text is ASCII (the seed notebook's only_ascii;
+// ASCII keeps tokens whose text is printable ASCII (the seed notebook's
+// only_ascii for neurons; control-byte tokens such as <0x18> are not ASCII;
 // it drops every Polish letter — use Alnum for Polish).
 func ASCII() Filter { return tokenFilter(vocab.ASCII()) }
 
 // SeedASCII is the seed's exact only_ascii test on the raw vocabulary entry,
 // for parity with its published tables (see vocab.SeedRawASCII).
 func SeedASCII() Filter { return tokenFilter(vocab.SeedRawASCII()) }
+
+// SeedHeadASCII is the ASCII test the seed's head tables used, on decoded
+// text (so newline and tab tokens pass, unlike ASCII, which keeps printable
+// ASCII only), for parity with those tables (see vocab.SeedDecodedASCII).
+func SeedHeadASCII() Filter { return tokenFilter(vocab.SeedDecodedASCII()) }
 
 // Alnum keeps tokens made of letters and digits in any script (Polish,
 // Cyrillic and accented Latin count as letters), after the leading space.

@@ -95,7 +95,10 @@ func Load(name string, opts ...LoadOption) (*Model, error) {
 		ck.Close()
 		return nil, err
 	}
-	v, err := vocab.Load(ck.Files())
+	// The tokenizer is read knowing the embedding's size, so that a
+	// vocabulary larger than it is refused at its first extra entry
+	// instead of after parsing the whole file.
+	v, err := vocab.LoadOptions{MaxTokens: m.Arch().Vocab}.Load(ck.Files())
 	if err != nil {
 		ck.Close()
 		return nil, fmt.Errorf("lenskit: %s: %w", ck.Name(), err)

@@ -138,7 +138,7 @@ func TestSeedParityHeads(t *testing.T) {
 	defer m.Close()
 	short := 0
 	for _, h := range g.Heads {
-		filters := []lenskit.Filter{lenskit.ASCII()}
+		filters := []lenskit.Filter{lenskit.SeedHeadASCII()}
 		if h.Alnum {
 			filters = append(filters, lenskit.Alnum())
 		}
