@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"lenskit.dev/lenskit/internal/untrusted"
 	"lenskit.dev/lenskit/project"
 )
 
@@ -43,7 +44,7 @@ func ParseComponentKind(s string) (ComponentKind, error) {
 	case "set", "sets", "tokens", "token-set", "tokenset":
 		return TokenSetKind, nil
 	}
-	return 0, fmt.Errorf("notes: unknown component kind %q (want head, neuron or set)", s)
+	return 0, fmt.Errorf("notes: unknown component kind %s (want head, neuron or set)", untrusted.Quote(s))
 }
 
 // Part says which side of an MLP neuron a finding is about. A neuron's key
@@ -80,7 +81,7 @@ func ParsePart(s string) (Part, error) {
 	case "K+V", "KV", "BOTH", "V+K":
 		return BothParts, nil
 	}
-	return 0, fmt.Errorf("notes: unknown neuron part %q (want K, V or K+V)", s)
+	return 0, fmt.Errorf("notes: unknown neuron part %s (want K, V or K+V)", untrusted.Quote(s))
 }
 
 // A Component is the thing a note is about: head 20.7 through W_OV, the
@@ -163,11 +164,11 @@ func ParseComponent(s string) (Component, error) {
 	case p.kind == HeadKind && p.hasIndex && p.hasView:
 	case p.kind == NeuronKind && p.hasIndex && p.hasPart:
 	case p.kind == HeadKind:
-		return Component{}, fmt.Errorf("notes: component %q: a head needs its view, e.g. %q", s, "20.7 OV")
+		return Component{}, fmt.Errorf("notes: component %s: a head needs its view, e.g. %q", untrusted.Quote(s), "20.7 OV")
 	case p.kind == NeuronKind:
-		return Component{}, fmt.Errorf("notes: component %q: a neuron needs its part, e.g. %q", s, "L23/N907 V")
+		return Component{}, fmt.Errorf("notes: component %s: a neuron needs its part, e.g. %q", untrusted.Quote(s), "L23/N907 V")
 	default:
-		return Component{}, fmt.Errorf("notes: component %q: want a head (20.7 OV), a neuron (L23/N907 V) or a token set (set:name)", s)
+		return Component{}, fmt.Errorf("notes: component %s: want a head (20.7 OV), a neuron (L23/N907 V) or a token set (set:name)", untrusted.Quote(s))
 	}
 	return p.c, nil
 }
@@ -207,14 +208,14 @@ const maxSetName = 100
 
 func checkSetName(name string) error {
 	if strings.TrimSpace(name) != name || name == "" {
-		return fmt.Errorf("token set name %q: must be non-empty without surrounding spaces", name)
+		return fmt.Errorf("token set name %s: must be non-empty without surrounding spaces", untrusted.Quote(name))
 	}
 	if utf8.RuneCountInString(name) > maxSetName {
-		return fmt.Errorf("token set name %.20q…: longer than %d characters", name, maxSetName)
+		return fmt.Errorf("token set name %s: longer than %d characters", untrusted.Quote(name), maxSetName)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || r == utf8.RuneError {
-			return fmt.Errorf("token set name %q: contains a control or invalid character", name)
+			return fmt.Errorf("token set name %s: contains a control or invalid character", untrusted.Quote(name))
 		}
 	}
 	return nil
@@ -289,7 +290,7 @@ func parsePattern(s string) (pattern, error) {
 	if name, ok := strings.CutPrefix(t, "set:"); ok {
 		name = strings.TrimSpace(name)
 		if err := checkSetName(name); err != nil {
-			return pattern{}, fmt.Errorf("notes: component %q: %v", s, err)
+			return pattern{}, fmt.Errorf("notes: component %s: %v", untrusted.Quote(s), err)
 		}
 		return pattern{c: TokenSet(name), kind: TokenSetKind}, nil
 	}
@@ -303,7 +304,7 @@ func parsePattern(s string) (pattern, error) {
 		id, suffix = t[:i], t[i+1:] // "20.7/OV"
 	}
 	bad := func(why string) (pattern, error) {
-		return pattern{}, fmt.Errorf("notes: bad component %q: %s (want e.g. 20.7 OV, L23/N907 V or set:name)", s, why)
+		return pattern{}, fmt.Errorf("notes: bad component %s: %s (want e.g. 20.7 OV, L23/N907 V or set:name)", untrusted.Quote(s), why)
 	}
 	up := strings.ToUpper(id)
 	switch {

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"lenskit.dev/lenskit/internal/untrusted"
 	"lenskit.dev/lenskit/project"
 )
 
@@ -46,7 +47,7 @@ type ParseError struct {
 func (e *ParseError) Error() string {
 	s := fmt.Sprintf("%s:%d:%d: ", e.Name, e.Line, e.Col)
 	if e.Note != "" {
-		s += "note " + e.Note + ": "
+		s += "note " + untrusted.Name(e.Note) + ": "
 	}
 	return s + e.Err.Error()
 }
@@ -63,8 +64,18 @@ func ReadFile(path string) (*File, error) {
 	return Parse(path, data)
 }
 
+// readCapped reads a notes file, which must be a regular file: the type is
+// checked before anything blocks (a FIFO named as the notes file used to
+// hang the open for ever), and the size before anything is read.
 func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := untrusted.Open(path)
+	if errors.Is(err, untrusted.ErrNotRegular) {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("notes: %s: %w", path, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +83,6 @@ func readCapped(path string) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("notes: %s is not a regular file", path)
 	}
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("notes: %s is %d bytes, more than the %d a notes file may have", path, st.Size(), MaxFileSize)
@@ -148,7 +156,7 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, perr(0, "", err)
 	}
 	if w.Schema != Schema {
-		return nil, perr(pos.at("schema"), "", fmt.Errorf("schema %q: this lenskit reads %q", w.Schema, Schema))
+		return nil, perr(pos.at("schema"), "", fmt.Errorf("schema %s: this lenskit reads %q", untrusted.Quote(w.Schema), Schema))
 	}
 	f := &File{Model: w.Model.model()}
 	if err := f.Model.check(); err != nil {
@@ -560,10 +568,10 @@ func (w *walker) value(off int, sh *shape, path string, depth int) (int, error) 
 			if sh.fields != nil {
 				var known bool
 				if sub, known = sh.fields[key]; !known {
-					return off, &walkError{int64(keyOff), fmt.Errorf("unknown field %q in %s (schema %s)", key, where, Schema)}
+					return off, &walkError{int64(keyOff), fmt.Errorf("unknown field %s in %s (schema %s)", untrusted.Quote(key), where, Schema)}
 				}
 				if seen[key] {
-					return off, &walkError{int64(keyOff), fmt.Errorf("field %q appears twice in %s", key, where)}
+					return off, &walkError{int64(keyOff), fmt.Errorf("field %s appears twice in %s", untrusted.Quote(key), where)}
 				}
 				seen[key] = true
 			}
@@ -669,10 +677,10 @@ func (w wireNote) note() (n Note, field string, err error) {
 		return n, "component", errors.New(strings.TrimPrefix(err.Error(), "notes: "))
 	}
 	if n.Created, err = time.Parse(timeFormat, w.Created); err != nil {
-		return n, "created", fmt.Errorf("created %q: want a time like %s", w.Created, timeFormat)
+		return n, "created", fmt.Errorf("created %s: want a time like %s", untrusted.Quote(w.Created), timeFormat)
 	}
 	if n.Updated, err = time.Parse(timeFormat, w.Updated); err != nil {
-		return n, "updated", fmt.Errorf("updated %q: want a time like %s", w.Updated, timeFormat)
+		return n, "updated", fmt.Errorf("updated %s: want a time like %s", untrusted.Quote(w.Updated), timeFormat)
 	}
 	for _, t := range w.Members {
 		n.Members = append(n.Members, TokenRef(t))

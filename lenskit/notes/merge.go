@@ -1,10 +1,13 @@
 package notes
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // A MergeReport says what a merge did with every incoming note. Nothing is
@@ -47,11 +50,17 @@ type Rejected struct {
 
 // MergeFile merges the notes file at path into the store; see Merge.
 func (s *Store) MergeFile(path string) (*MergeReport, error) {
+	return s.MergeFileContext(context.Background(), path)
+}
+
+// MergeFileContext is MergeFile, giving up waiting for the store's lock
+// when ctx is done.
+func (s *Store) MergeFileContext(ctx context.Context, path string) (*MergeReport, error) {
 	f, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return s.Merge(path, f)
+	return s.MergeContext(ctx, path, f)
 }
 
 // Merge brings another researcher's notes (from, named name in the report)
@@ -70,11 +79,17 @@ func (s *Store) MergeFile(path string) (*MergeReport, error) {
 // Notes keep their weights hash; when the merged file's model differs from
 // the store's, the report carries a Warning.
 func (s *Store) Merge(name string, from *File) (*MergeReport, error) {
+	return s.MergeContext(context.Background(), name, from)
+}
+
+// MergeContext is Merge, giving up waiting for the store's lock when ctx is
+// done.
+func (s *Store) MergeContext(ctx context.Context, name string, from *File) (*MergeReport, error) {
 	r := &MergeReport{From: name}
 	if m := from.Model; m.Hash != s.model.Hash || m.ID != s.model.ID || m.Revision != s.model.Revision || !sameShape(m, s.model) {
 		r.Warning = &Warning{Path: name, Stored: m, Opened: s.model}
 	}
-	err := s.write(func(f *File) error {
+	err := s.write(ctx, func(f *File) error {
 		*r = MergeReport{From: r.From, Warning: r.Warning} // the write may be retried on a fresh read
 		for _, in := range from.Notes {
 			in = in.clone()
@@ -152,7 +167,7 @@ func (r *MergeReport) String() string {
 		fmt.Fprintf(&b, "warning: %v\n", r.Warning)
 	}
 	who := func(n Note) string {
-		return fmt.Sprintf("%q (%s, %s, id %s)", n.Label, orNone(n.Author), n.Updated.Format(time.DateOnly), n.ID)
+		return fmt.Sprintf("%s (%s, %s, id %s)", untrusted.Quote(n.Label), orNone(untrusted.Name(n.Author)), n.Updated.Format(time.DateOnly), untrusted.Name(n.ID))
 	}
 	for _, c := range r.Conflicts {
 		fmt.Fprintf(&b, "conflict on %v, both kept:\n", c.Component)
@@ -181,7 +196,7 @@ func (r *MergeReport) String() string {
 }
 
 func orNone(s string) string {
-	if s == "" {
+	if s == "" || s == `""` {
 		return "no author"
 	}
 	return s

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"lenskit.dev/lenskit/internal/untrusted"
 	"lenskit.dev/lenskit/project"
 )
 
@@ -240,38 +241,53 @@ const (
 
 // normalize puts a note in the form it is stored in: valid UTF-8, trimmed
 // label, sorted unique tags, UTC times truncated to seconds.
+//
+// A list longer than check allows is left as it is, for check to refuse:
+// the limits apply before work that grows with the input (de-duplicating
+// 300,000 tags one by one took over 30 s).
 func (n *Note) normalize() {
 	fix := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 	n.Label = strings.TrimSpace(fix(n.Label))
-	n.Text = fix(n.Text)
+	if len(n.Text) <= maxText {
+		n.Text = fix(n.Text)
+	}
 	n.Author = strings.TrimSpace(fix(n.Author))
 	n.Weights = fix(n.Weights)
 	if n.Component.Kind == TokenSetKind {
 		n.Component.Set = strings.TrimSpace(fix(n.Component.Set))
 	}
-	tags := n.Tags[:0:0]
-	for _, t := range n.Tags {
-		t = strings.TrimSpace(fix(t))
-		if t != "" && !slices.Contains(tags, t) {
-			tags = append(tags, t)
+	if len(n.Tags) <= maxTags {
+		tags := make([]string, 0, len(n.Tags))
+		for _, t := range n.Tags {
+			if t = strings.TrimSpace(fix(t)); t != "" {
+				tags = append(tags, t)
+			}
 		}
+		slices.Sort(tags)
+		tags = slices.Compact(tags)
+		if len(tags) == 0 {
+			tags = nil
+		}
+		n.Tags = tags
 	}
-	slices.Sort(tags)
-	if len(tags) == 0 {
-		tags = nil
-	}
-	n.Tags = tags
 	n.Created = n.Created.UTC().Truncate(time.Second)
 	n.Updated = n.Updated.UTC().Truncate(time.Second)
-	for i := range n.Members {
-		n.Members[i].Text = fix(n.Members[i].Text)
+	if len(n.Members) <= maxList {
+		for i := range n.Members {
+			n.Members[i].Text = fix(n.Members[i].Text)
+		}
 	}
 	if e := n.Evidence; e != nil {
 		e.Filter, e.Lenskit = fix(e.Filter), fix(e.Lenskit)
-		for i := range e.Pairs {
-			e.Pairs[i].SourceText, e.Pairs[i].TargetText = fix(e.Pairs[i].SourceText), fix(e.Pairs[i].TargetText)
+		if len(e.Pairs) <= maxList {
+			for i := range e.Pairs {
+				e.Pairs[i].SourceText, e.Pairs[i].TargetText = fix(e.Pairs[i].SourceText), fix(e.Pairs[i].TargetText)
+			}
 		}
 		for s := range e.Columns {
+			if len(e.Columns[s]) > maxList {
+				continue
+			}
 			for i := range e.Columns[s] {
 				e.Columns[s][i].Text = fix(e.Columns[s][i].Text)
 			}
@@ -302,7 +318,7 @@ func (n *Note) check(m Model) (field string, err error) {
 	}
 	for _, t := range n.Tags {
 		if t == "" || strings.ContainsAny(t, ",") {
-			return "tags", fmt.Errorf("tag %q: must be non-empty and without commas", t)
+			return "tags", fmt.Errorf("tag %s: must be non-empty and without commas", untrusted.Quote(t))
 		}
 		if err := checkLine("tag", t, maxTagLen); err != nil {
 			return "tags", err
@@ -407,7 +423,7 @@ func checkLine(what, s string, max int) error {
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%s %.40q contains a control character", what, s)
+			return fmt.Errorf("%s %s contains a control character", what, untrusted.Quote(s))
 		}
 	}
 	return nil
@@ -415,11 +431,11 @@ func checkLine(what, s string, max int) error {
 
 func checkID(id string) error {
 	if id == "" || len(id) > maxIDLen {
-		return fmt.Errorf("note id %q: want 1..%d characters", id, maxIDLen)
+		return fmt.Errorf("note id %s: want 1..%d characters", untrusted.Quote(id), maxIDLen)
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return fmt.Errorf("note id %q: only letters, digits, '-' and '_' allowed", id)
+			return fmt.Errorf("note id %s: only letters, digits, '-' and '_' allowed", untrusted.Quote(id))
 		}
 	}
 	return nil

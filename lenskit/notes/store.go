@@ -1,6 +1,7 @@
 package notes
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 var (
@@ -37,6 +40,18 @@ type Store struct {
 	// Author is recorded on notes added without one. Open sets it from
 	// $LENSKIT_AUTHOR, else from the login name.
 	Author string
+
+	// LockTimeout bounds how long a write waits for the lock another
+	// process (or Store) holds on the file: 0 means DefaultLockTimeout
+	// (30 s), a negative value waits as long as the write's context
+	// allows. A write that gives up returns an error wrapping
+	// ErrLockTimeout that names the file and, on Linux, the holder's pid.
+	LockTimeout time.Duration
+	// OnLockWait, when set, is told once per write that has waited a second
+	// for the lock, e.g. "notes: waiting for the lock on F held by another
+	// process (pid 4242)…". Open sets it to print that line to standard
+	// error; set it to nil for silence.
+	OnLockWait func(msg string)
 
 	path  string
 	model Model // the model the store was opened with
@@ -66,7 +81,12 @@ func (w *Warning) Error() string {
 			w.Stored.Layers, w.Stored.Heads, w.Stored.Neurons, w.Opened.Layers, w.Opened.Heads, w.Opened.Neurons)
 	}
 	if len(w.Outside) > 0 {
-		fmt.Fprintf(&b, "; %d notes are about components the opened model lacks: %s", len(w.Outside), strings.Join(w.Outside, ", "))
+		ids := w.Outside
+		more := ""
+		if len(ids) > 10 {
+			ids, more = ids[:10], fmt.Sprintf(" and %d more", len(w.Outside)-10)
+		}
+		fmt.Fprintf(&b, "; %d notes are about components the opened model lacks: %s%s", len(w.Outside), strings.Join(ids, ", "), more)
 	}
 	return b.String() + "; their evidence may not hold for these weights"
 }
@@ -98,7 +118,8 @@ func Open(path string, m Model) (*Store, *Warning, error) {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real // write through a symlink, not over it
 	}
-	s := &Store{Author: defaultAuthor(), path: path, model: m, now: time.Now}
+	s := &Store{Author: defaultAuthor(), path: path, model: m, now: time.Now,
+		OnLockWait: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
 	s.mu.Lock()
 	err := s.refresh()
 	s.mu.Unlock()
@@ -201,8 +222,8 @@ func (s *Store) read() (*File, fs.FileInfo, error) {
 // write applies change to the file under the lock: fresh read, change,
 // atomic replace. A file that does not parse is never written over, nor
 // is one about a model of another shape.
-func (s *Store) write(change func(f *File) error) error {
-	return s.locked(func(f *File) error {
+func (s *Store) write(ctx context.Context, change func(f *File) error) error {
+	return s.locked(ctx, func(f *File) error {
 		if !sameShape(f.Model, s.model) {
 			return fmt.Errorf("notes: %s is about %s with %d layers × %d heads × %d neurons, not %s with %d × %d × %d; writes are refused (Adopt to re-target the file)",
 				s.path, f.Model.name(), f.Model.Layers, f.Model.Heads, f.Model.Neurons, s.model.name(), s.model.Layers, s.model.Heads, s.model.Neurons)
@@ -213,15 +234,18 @@ func (s *Store) write(change func(f *File) error) error {
 
 // locked reads the file under s.mu and the file lock, lets change edit it,
 // and replaces the file with the result.
-func (s *Store) locked(change func(f *File) error) error {
+func (s *Store) locked(ctx context.Context, change func(f *File) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("notes: %w", err)
 	}
-	unlock, err := lockFile(s.path + ".lock")
+	unlock, err := lockFile(ctx, s.path+".lock", lockWait{timeout: s.LockTimeout, notify: s.OnLockWait})
 	if err != nil {
+		if errors.Is(err, ErrLockTimeout) || ctx.Err() != nil {
+			return err // says which lock, held by whom
+		}
 		return fmt.Errorf("notes: locking %s: %w", s.path, err)
 	}
 	defer unlock()
@@ -334,7 +358,10 @@ func newID() string {
 // hash, Created and Updated from the clock. A component or token the model
 // does not have is refused (the error wraps ErrOutOfRange). The note is on
 // disk when Add returns.
-func (s *Store) Add(n Note) (Note, error) {
+func (s *Store) Add(n Note) (Note, error) { return s.AddContext(context.Background(), n) }
+
+// AddContext is Add, giving up waiting for the file's lock when ctx is done.
+func (s *Store) AddContext(ctx context.Context, n Note) (Note, error) {
 	n = n.clone()
 	if n.Author == "" {
 		n.Author = s.Author
@@ -357,7 +384,7 @@ func (s *Store) Add(n Note) (Note, error) {
 	if _, err := probe.check(s.model); err != nil {
 		return Note{}, fmt.Errorf("notes: add %v: %w", n.Component, err)
 	}
-	err := s.write(func(f *File) error {
+	err := s.write(ctx, func(f *File) error {
 		if n.ID == "" {
 			for n.ID == "" || f.index(n.ID) >= 0 {
 				n.ID = newID()
@@ -378,8 +405,14 @@ func (s *Store) Add(n Note) (Note, error) {
 // lock, and stores the result with Updated set to now. The id and creation
 // time cannot change. The edit is on disk when Update returns.
 func (s *Store) Update(id string, edit func(n *Note) error) (Note, error) {
+	return s.UpdateContext(context.Background(), id, edit)
+}
+
+// UpdateContext is Update, giving up waiting for the file's lock when ctx
+// is done.
+func (s *Store) UpdateContext(ctx context.Context, id string, edit func(n *Note) error) (Note, error) {
 	var out Note
-	err := s.write(func(f *File) error {
+	err := s.write(ctx, func(f *File) error {
 		i := f.index(id)
 		if i < 0 {
 			return fmt.Errorf("notes: update %s: %w", id, ErrNotFound)
@@ -389,7 +422,7 @@ func (s *Store) Update(id string, edit func(n *Note) error) (Note, error) {
 			return err
 		}
 		if n.ID != id {
-			return fmt.Errorf("notes: update %s: the id cannot change (to %q)", id, n.ID)
+			return fmt.Errorf("notes: update %s: the id cannot change (to %s)", id, untrusted.Quote(n.ID))
 		}
 		n.Created = f.Notes[i].Created
 		n.Updated = s.now()
@@ -408,8 +441,12 @@ func (s *Store) Update(id string, edit func(n *Note) error) (Note, error) {
 }
 
 // Remove deletes note id; it is gone from disk when Remove returns.
-func (s *Store) Remove(id string) error {
-	return s.write(func(f *File) error {
+func (s *Store) Remove(id string) error { return s.RemoveContext(context.Background(), id) }
+
+// RemoveContext is Remove, giving up waiting for the file's lock when ctx
+// is done.
+func (s *Store) RemoveContext(ctx context.Context, id string) error {
+	return s.write(ctx, func(f *File) error {
 		i := f.index(id)
 		if i < 0 {
 			return fmt.Errorf("notes: remove %s: %w", id, ErrNotFound)
@@ -423,8 +460,12 @@ func (s *Store) Remove(id string) error {
 // header takes its id, revision, hash and shape, so later opens with these
 // weights do not warn. Notes keep the weights hash they were made against.
 // Adopt fails if a note is about a component the model lacks.
-func (s *Store) Adopt() error {
-	return s.locked(func(f *File) error {
+func (s *Store) Adopt() error { return s.AdoptContext(context.Background()) }
+
+// AdoptContext is Adopt, giving up waiting for the file's lock when ctx is
+// done.
+func (s *Store) AdoptContext(ctx context.Context) error {
+	return s.locked(ctx, func(f *File) error {
 		f.Model = s.model
 		for _, n := range f.Notes {
 			if _, err := n.check(s.model); err != nil {

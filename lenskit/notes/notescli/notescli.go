@@ -5,6 +5,7 @@
 package notescli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"lenskit.dev/lenskit/notes"
 )
@@ -36,6 +38,9 @@ commands:
   remove   ID...                               remove notes
   map      [--format text|html]                the layer × head and neuron maps
 
+add, remove and merge wait for another writer's lock on the file at most
+--lock-timeout (default 30s), saying after a second whom they wait for.
+
 filters: --kind head|neuron|set  --component 20.7|"20.7 OV"|L23/N907|L23|set:NAME
          --view OV|QK|K|V  --tag T  --author A  --search "terms"
 `
@@ -43,6 +48,12 @@ filters: --kind head|neuron|set  --component 20.7|"20.7 OV"|L23/N907|L23|set:NAM
 // Run runs `lenskit notes args...`, writing results to stdout and
 // diagnostics (warnings, merge reports) to stderr.
 func Run(args []string, stdout, stderr io.Writer) error {
+	return RunContext(context.Background(), args, stdout, stderr)
+}
+
+// RunContext is Run; a write waiting for another process's lock on the
+// notes file gives up when ctx is done (cmd/lenskit cancels it on Ctrl-C).
+func RunContext(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		io.WriteString(stderr, usage)
 		return errors.New("notes: no command")
@@ -56,11 +67,11 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	case "show":
 		return show(args, stdout, stderr)
 	case "merge", "import":
-		return merge(args, stdout, stderr)
+		return merge(ctx, args, stdout, stderr)
 	case "add":
-		return add(args, stdout, stderr)
+		return add(ctx, args, stdout, stderr)
 	case "remove", "rm":
-		return remove(args, stdout, stderr)
+		return remove(ctx, args, stdout, stderr)
 	case "map":
 		return showMap(args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -74,7 +85,13 @@ func Run(args []string, stdout, stderr io.Writer) error {
 // flags is a flag set that takes flags and arguments in any order.
 type flags struct {
 	*flag.FlagSet
-	file string
+	file        string
+	lockTimeout time.Duration
+}
+
+// writes registers the flags of the commands that write the file.
+func (fs *flags) writes() {
+	fs.DurationVar(&fs.lockTimeout, "lock-timeout", notes.DefaultLockTimeout, "how long to wait for another writer's lock on the notes file")
 }
 
 func newFlags(name string, stderr io.Writer) *flags {
@@ -199,8 +216,9 @@ func show(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func merge(args []string, stdout, stderr io.Writer) error {
+func merge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("merge", stderr)
+	fs.writes()
 	files, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -208,12 +226,12 @@ func merge(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return errors.New("notes merge: which files? (give the notes files to merge)")
 	}
-	s, err := openForWrite(fs.file, nil, stderr)
+	s, err := openForWrite(fs, nil, stderr)
 	if err != nil {
 		return err
 	}
 	for _, path := range files {
-		r, err := s.MergeFile(path)
+		r, err := s.MergeFileContext(ctx, path)
 		if err != nil {
 			return err
 		}
@@ -241,25 +259,38 @@ func (mf *modelFlags) given() bool { return mf.m != notes.Model{} }
 
 // openForWrite opens the file for its own model, or for the model the
 // flags describe (needed when the file does not exist yet).
-func openForWrite(path string, mf *modelFlags, stderr io.Writer) (*notes.Store, error) {
+func openForWrite(fs *flags, mf *modelFlags, stderr io.Writer) (*notes.Store, error) {
+	path := fs.file
+	var s *notes.Store
 	if mf == nil || !mf.given() {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("notes: %s does not exist; to start it, describe the model with --model-id, --layers, --heads and --neurons", path)
 		}
-		return notes.OpenFile(path)
+		var err error
+		if s, err = notes.OpenFile(path); err != nil {
+			return nil, err
+		}
+	} else {
+		var w *notes.Warning
+		var err error
+		if s, w, err = notes.Open(path, mf.m); err != nil {
+			return nil, err
+		}
+		if w != nil {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
 	}
-	s, w, err := notes.Open(path, mf.m)
-	if err != nil {
-		return nil, err
+	s.LockTimeout = fs.lockTimeout
+	if s.LockTimeout == 0 {
+		s.LockTimeout = -1 // --lock-timeout 0: wait until interrupted
 	}
-	if w != nil {
-		fmt.Fprintln(stderr, "warning:", w)
-	}
+	s.OnLockWait = func(msg string) { fmt.Fprintln(stderr, msg) }
 	return s, nil
 }
 
-func add(args []string, stdout, stderr io.Writer) error {
+func add(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("add", stderr)
+	fs.writes()
 	var mf modelFlags
 	mf.register(fs)
 	var n notes.Note
@@ -297,11 +328,11 @@ func add(args []string, stdout, stderr io.Writer) error {
 	if n.Component, err = notes.ParseComponent(*comp); err != nil {
 		return err
 	}
-	s, err := openForWrite(fs.file, &mf, stderr)
+	s, err := openForWrite(fs, &mf, stderr)
 	if err != nil {
 		return err
 	}
-	added, err := s.Add(n)
+	added, err := s.AddContext(ctx, n)
 	if err != nil {
 		return err
 	}
@@ -309,8 +340,9 @@ func add(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func remove(args []string, stdout, stderr io.Writer) error {
+func remove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("remove", stderr)
+	fs.writes()
 	ids, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -318,12 +350,12 @@ func remove(args []string, stdout, stderr io.Writer) error {
 	if len(ids) == 0 {
 		return errors.New("notes remove: which note? (give its id)")
 	}
-	s, err := openForWrite(fs.file, nil, stderr)
+	s, err := openForWrite(fs, nil, stderr)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if err := s.Remove(id); err != nil {
+		if err := s.RemoveContext(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed %s\n", id)
