@@ -41,6 +41,7 @@ const (
 	blockResult   = "result"
 	blockForm     = "form"
 	blockSearch   = "search"
+	blockSync     = "sync" // carries the selection to the page script
 
 	// exploreHeatmapPairs is how many of the selected pairs the heatmap
 	// draws: beyond about 30 tokens per axis a chart is unreadable and its
@@ -116,6 +117,9 @@ type exploreEvent struct {
 	Tags    string `json:"tags,omitempty"`
 	Part    string `json:"part,omitempty"`
 	Q       string `json:"q,omitempty"`
+	// Seq numbers the page's messages: GoNB may deliver them out of
+	// order, and a later value of the same control wins.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // exploreFront is where the explorer renders: a notebook page, or a test.
@@ -192,8 +196,9 @@ type explorer struct {
 	searched                    string       // the state the neuron hits were computed for
 	progress                    string       // background work in progress
 	progressDone, progressTotal int
-	took                        time.Duration // computing the last selection
-	handled                     time.Duration // handling the last events, drawing included
+	lastSeq                     map[string]int64 // per control, the newest message applied
+	took                        time.Duration    // computing the last selection
+	handled                     time.Duration    // handling the last events, drawing included
 	seq                         int
 	done                        bool
 
@@ -215,7 +220,7 @@ func newExplorer(m *Model, base *Lens, opts []ExploreOption) (*explorer, error) 
 		m: m, base: base, wait: c.wait, rotary: a.Rotary != nil,
 		lenses: map[string]*Lens{}, pairs: map[pairKey]*PairResult{}, top1: map[statKey]float64{},
 		sigma: map[statKey]float64{}, neurons: map[neuronKey]*NeuronResult{}, layers: map[layerKey][]*NeuronResult{},
-		nstat: map[layerKey][]float64{}, ticks: make(chan struct{}, 1),
+		nstat: map[layerKey][]float64{}, ticks: make(chan struct{}, 1), lastSeq: map[string]int64{},
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -801,6 +806,9 @@ func (x *explorer) handle(evs ...exploreEvent) {
 		d = dirty{result: true, form: true, mapb: true, search: true, sync: true, widgets: false}
 	}
 	for _, ev := range evs {
+		if x.stale(ev) {
+			continue
+		}
 		if s := x.apply(ev, &d); s != nil {
 			saves = append(saves, *s)
 		}
@@ -845,6 +853,30 @@ func (x *explorer) handle(evs ...exploreEvent) {
 	if !x.isDone() {
 		x.startJob(st)
 	}
+}
+
+// stale reports whether a newer message about the same control has been
+// applied already (x.mu held). Saves and edits are never stale.
+func (x *explorer) stale(ev exploreEvent) bool {
+	if ev.Seq <= 0 {
+		return false
+	}
+	var key string
+	switch ev.Ev {
+	case "widget", "toggle":
+		key = ev.Ev + ":" + ev.Name
+	case "head", "neuron", "hit":
+		key = "select"
+	case "search":
+		key = "search"
+	default:
+		return false
+	}
+	if ev.Seq <= x.lastSeq[key] {
+		return true
+	}
+	x.lastSeq[key] = ev.Seq
+	return false
 }
 
 func (x *explorer) isDone() bool {

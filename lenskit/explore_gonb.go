@@ -47,11 +47,11 @@ import (
 
 // gonbFront renders into GoNB display blocks and talks to the page.
 type gonbFront struct {
-	x       *explorer
-	addr    string            // comms address of the page's events
-	widgets map[string]string // widget name → comms address
-	events  chan exploreEvent
-	shown   map[string]string // block → the HTML it shows
+	x      *explorer
+	addr   string // comms address of the page's events
+	events chan exploreEvent
+	shown  map[string]string // block → the HTML it shows
+	syncs  int               // selection messages sent
 }
 
 func (g *gonbFront) blockID(block string) string { return g.x.id + "-" + block }
@@ -67,16 +67,14 @@ func (g *gonbFront) update(block, html string) {
 }
 
 func (g *gonbFront) sync(s exploreSync) {
-	b, _ := json.Marshal(map[string]string{"head": s.Head, "neuron": s.Neuron, "index": strconv.Itoa(s.Index)}) // strings: no error
-	comms.Send(g.addr+"/state", string(b))
-	// A widget follows its address: GoNB's page script sets the element
-	// and the widget's synced value. Values go as strings, because GoNB's
-	// page drops a message whose value is falsy, and 0 is.
-	for name, v := range s.Widgets {
-		if a, ok := g.widgets[name]; ok {
-			comms.Send(a, strconv.Itoa(v))
-		}
+	g.syncs++
+	msg := map[string]any{"head": s.Head, "neuron": s.Neuron, "index": strconv.Itoa(s.Index), "n": g.syncs}
+	if s.Widgets != nil {
+		msg["widgets"] = s.Widgets
 	}
+	b, _ := json.Marshal(msg) // strings and numbers: no error
+	id, _ := json.Marshal("__lkxState_" + g.x.id)
+	g.update(blockSync, fmt.Sprintf(`<script>(function(){var f=window[%s]; if(f) f(%s);})();</script>`, id, b))
 }
 
 // nullFront renders nowhere: the static state is drawn from the explorer's
@@ -101,13 +99,13 @@ func runExplorer(x *explorer, out io.Writer) {
 		view.Show(&Explorer{x: x})
 		return
 	}
-	g := &gonbFront{x: x, addr: "/lenskit/explore/" + x.id, widgets: map[string]string{}, events: make(chan exploreEvent, 1024), shown: map[string]string{}}
+	g := &gonbFront{x: x, addr: "/lenskit/explore/" + x.id, events: make(chan exploreEvent, 1024), shown: map[string]string{}}
 	x.front = g
 	g.run()
 }
 
 // exploreBlocks are the blocks in the order they appear.
-var exploreBlocks = []string{blockControls, blockStatus, blockMap, blockResult, blockForm, blockSearch}
+var exploreBlocks = []string{blockControls, blockStatus, blockMap, blockResult, blockForm, blockSearch, blockSync}
 
 func (g *gonbFront) run() {
 	x := g.x
@@ -212,6 +210,14 @@ func (g *gonbFront) finish(why string) {
 // makeWidgets puts GoNB's widgets into the controls' slots. A widget's
 // Done waits for the page to report its first value, so each is given a
 // deadline: a page that went away must not hang the cell.
+//
+// The explorer reads the widgets' changes from its page script, not from
+// the widgets' own addresses: GoNB hands each incoming message to a
+// goroutine of its own, so two values of one slider can arrive in either
+// order, and a widget keeps the comm object it was made with, which GoNB
+// replaces when the page misses a heartbeat (seen here on a loaded
+// machine) — after which the widget reports nothing. The page script
+// numbers its messages and always sends through the current comm object.
 func (g *gonbFront) makeWidgets() error {
 	x := g.x
 	a := x.m.Arch()
@@ -230,15 +236,12 @@ func (g *gonbFront) makeWidgets() error {
 		stats = append(stats, s.label)
 	}
 	slot := func(name string) string { return x.id + "-slot-" + name }
-	type listener interface{ Address() string }
-	made := map[string]listener{}
-	build := func(name string, f func() listener) error {
-		done := make(chan listener, 1)
+	type widget interface{ Address() string }
+	build := func(name string, f func() widget) error {
+		done := make(chan widget, 1)
 		go func() { done <- f() }()
 		select {
-		case l := <-done:
-			made[name] = l
-			g.widgets[name] = l.Address()
+		case <-done:
 			return nil
 		case <-time.After(x.wait):
 			return fmt.Errorf("the page did not show the %s widget within %v", name, x.wait)
@@ -252,42 +255,22 @@ func (g *gonbFront) makeWidgets() error {
 		{"order", []string{"top", "bottom"}}, {"stat", stats},
 	}
 	for _, s := range selects {
-		if err := build(s.name, func() listener {
+		if err := build(s.name, func() widget {
 			return widgets.Select(s.options).SetDefault(w[s.name]).AppendTo(slot(s.name)).Done()
 		}); err != nil {
 			return err
 		}
 	}
-	if err := build("k", func() listener { return widgets.Slider(1, MaxExploreK, w["k"]).AppendTo(slot("k")).Done() }); err != nil {
+	if err := build("k", func() widget { return widgets.Slider(1, MaxExploreK, w["k"]).AppendTo(slot("k")).Done() }); err != nil {
 		return err
 	}
 	if x.rotary {
-		if err := build("offset", func() listener { return widgets.Slider(0, 64, w["offset"]).AppendTo(slot("offset")).Done() }); err != nil {
+		if err := build("offset", func() widget { return widgets.Slider(0, 64, w["offset"]).AppendTo(slot("offset")).Done() }); err != nil {
 			return err
 		}
 	}
-	if err := build("done", func() listener { return widgets.Button("Done").AppendTo(slot("done")).Done() }); err != nil {
+	if err := build("done", func() widget { return widgets.Button("Done").AppendTo(slot("done")).Done() }); err != nil {
 		return err
-	}
-	for name, l := range made {
-		var ch *comms.AddressChan[int]
-		switch l := l.(type) {
-		case *widgets.SelectBuilder:
-			ch = l.Listen()
-		case *widgets.SliderBuilder:
-			ch = l.Listen()
-		case *widgets.ButtonBuilder:
-			ch = l.Listen()
-		}
-		go func() {
-			for v := range ch.C {
-				if name == "done" {
-					g.events <- exploreEvent{Ev: "done"}
-					continue
-				}
-				g.events <- exploreEvent{Ev: "widget", Name: name, Value: strconv.Itoa(v)}
-			}
-		}()
 	}
 	return nil
 }
@@ -352,19 +335,25 @@ func (g *gonbFront) controlsHTML() string {
 }
 
 // explorePageJS is the page script: it sends the explorer's events
-// (clicks on map cells and search hits, switches, the neuron field, the
-// form and the search box) to GoNB's comms as JSON, outlines the selected
-// map cells and the neuron field when the selection changes, and keeps
-// Jupyter's keyboard shortcuts out of the explorer's text fields.
+// (widget changes, clicks on map cells and search hits, switches, the
+// neuron field, the form and the search box) to GoNB's comms as JSON,
+// numbered; applies the selection the explorer sends back (through its
+// sync block, see gonbFront.sync) to the map's outlines, the neuron field
+// and the widgets; and keeps Jupyter's keyboard shortcuts out of the
+// explorer's text fields.
 const explorePageJS = `(function(){
-var id=$ID, addr=$ADDR, key="__lenskitExplorer_"+id;
+var id=$ID, addr=$ADDR, key="__lenskitExplorer_"+id, seq=0;
 if (window[key]) return; window[key]=true;
 function comm(){return globalThis.gonb_comm;}
-function send(o){var c=comm(); if(!c){setTimeout(function(){send(o);},50); return;} c.send(addr, JSON.stringify(o));}
+function send(o){var c=comm(); if(!c){setTimeout(function(){send(o);},50); return;} if(!o.seq){seq++; o.seq=seq;} c.send(addr, JSON.stringify(o));}
 function mine(el){return !!(el && el.getAttribute && el.getAttribute("data-lkx")===id);}
+function controls(){return document.querySelector('[data-lkx-controls="'+id+'"]');}
+function inControls(t){var c=controls(); return !!(c && t && c.contains(t));}
 function field(f){var e=document.querySelector('[data-lkx="'+id+'"][data-lkx-field="'+f+'"]'); return e ? e.value : "";}
+function slotOf(t){var s=t && t.closest ? t.closest("[data-lkx-slot]") : null; return s && inControls(s) ? s.getAttribute("data-lkx-slot") : "";}
 document.addEventListener("click", function(e){
 	var t=e.target && e.target.closest ? e.target.closest("[data-lkx-act]") : null;
+	if(slotOf(e.target)==="done" && e.target.closest("button")){ send({ev:"done"}); return; }
 	if(!mine(t)) return;
 	var a=t.getAttribute("data-lkx-act"), d=t.dataset;
 	if(a==="head") send({ev:"head", layer:d.l, index:d.i});
@@ -377,15 +366,24 @@ document.addEventListener("click", function(e){
 	else return;
 	e.preventDefault();
 });
+function widgetChanged(e){
+	var t=e.target, name=slotOf(t);
+	if(!name || !/^(SELECT|INPUT)$/.test(t.tagName)) return;
+	if(t.tagName==="SELECT" && e.type==="input") return;
+	if(t.type==="range") showValue(t);
+	send({ev:"widget", name:name, value:String(t.value)});
+}
 document.addEventListener("change", function(e){
-	var t=e.target; if(!mine(t)) return;
+	var t=e.target;
+	if(slotOf(t)) return widgetChanged(e);
+	if(!mine(t)) return;
 	var a=t.getAttribute("data-lkx-act");
 	if(a==="toggle") send({ev:"toggle", name:t.getAttribute("data-lkx-name"), on:t.checked});
 	else if(a==="nindex") send({ev:"neuron", layer:"", index:String(t.value)});
 });
+document.addEventListener("input", widgetChanged);
 function showValue(t){var s=t.closest("[data-lkx-slot]"); if(!s) return; var v=s.parentNode.querySelector('[data-lkx-val="'+s.getAttribute("data-lkx-slot")+'"]'); if(v) v.textContent=t.value;}
-document.addEventListener("input", function(e){var t=e.target; if(t && t.type==="range" && t.closest && t.closest('[data-lkx-controls="'+id+'"]')) showValue(t);});
-function ours(t){return t && t.closest && (mine(t) || t.closest('[data-lkx-controls="'+id+'"]'));}
+function ours(t){return t && t.closest && (mine(t) || inControls(t));}
 document.addEventListener("keydown", function(e){
 	var t=e.target; if(!ours(t) || !/^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
 	e.stopPropagation();
@@ -394,19 +392,22 @@ document.addEventListener("keydown", function(e){
 }, true);
 document.addEventListener("focusin", function(e){var km=window.Jupyter&&Jupyter.keyboard_manager; if(km && ours(e.target) && /^(INPUT|TEXTAREA)$/.test(e.target.tagName)) km.disable();});
 document.addEventListener("focusout", function(e){var km=window.Jupyter&&Jupyter.keyboard_manager; if(km && ours(e.target)) km.enable();});
-function onState(a, v){
-	var s; try{s=JSON.parse(v);}catch(err){return;}
+window["__lkxState_"+id]=function(s){
 	document.querySelectorAll('td[data-lkx="'+id+'"]').forEach(function(td){
 		var k=td.getAttribute("data-lkx-key"); td.classList.toggle("lk-sel", k===s.head || k===s.neuron);
 	});
 	var n=document.querySelector('[data-lkx="'+id+'"][data-lkx-act="nindex"]'); if(n && document.activeElement!==n) n.value=s.index;
-	setTimeout(function(){document.querySelectorAll('[data-lkx-controls="'+id+'"] input[type=range]').forEach(showValue);}, 50);
-}
+	var c=controls(); if(!c) return;
+	for(var w in (s.widgets||{})){
+		var el=c.querySelector('[data-lkx-slot="'+w+'"] select, [data-lkx-slot="'+w+'"] input');
+		if(el){ el.value=String(s.widgets[w]); el.setAttribute("value", el.value); }
+	}
+	c.querySelectorAll("input[type=range]").forEach(showValue);
+};
 function start(){
 	var c=comm(); if(!c){setTimeout(start,50); return;}
-	c.subscribe(addr+"/state", onState);
 	send({ev:"hello"});
-	setTimeout(function(){document.querySelectorAll('[data-lkx-controls="'+id+'"] input[type=range]').forEach(showValue);}, 1000);
+	setTimeout(function(){var c=controls(); if(c) c.querySelectorAll("input[type=range]").forEach(showValue);}, 1000);
 }
 start();
 })();`

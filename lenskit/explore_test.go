@@ -726,3 +726,29 @@ func testCommand(t *testing.T, test string) *exec.Cmd {
 	t.Helper()
 	return exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 }
+
+// TestExploreOrder: GoNB delivers the page's messages on goroutines of
+// their own, so a slider's values can arrive out of order; the numbered
+// messages make the newest value win.
+func TestExploreOrder(t *testing.T) {
+	m := tinyModel(t)
+	x, f, _ := newTestExplorer(t, m, ExploreHead(project.OV, 2, 4))
+	k := func(v int, seq int64) exploreEvent { e := widget("k", v); e.Seq = seq; return e }
+	x.handle(k(5, 3), k(9, 2))
+	checkShows(t, f, "2.4 OV", 5)
+	x.handle(k(7, 1))
+	checkShows(t, f, "2.4 OV", 5)
+	x.handle(k(8, 4))
+	checkShows(t, f, "2.4 OV", 8)
+	// Different controls do not overrule each other.
+	layer := widget("layer", 1)
+	layer.Seq = 1
+	x.handle(layer)
+	checkShows(t, f, "1.4 OV", 8)
+	// A save is never dropped, whatever its number.
+	save := exploreEvent{Ev: "save", Label: "kept", Seq: 1}
+	x.handle(save)
+	if list, _ := x.book.List(notes.Query{}); len(list) != 1 {
+		t.Errorf("save with an old number: %d notes", len(list))
+	}
+}
