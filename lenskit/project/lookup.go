@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"lenskit.dev/lenskit/project/internal/kernel"
 	"lenskit.dev/lenskit/weights"
 )
 
@@ -282,7 +283,7 @@ func (s *Space) lookupNeurons(opt LookupOptions, read bool) ([]NeuronHit, error)
 // A head's entry (s, t) is computed here in float64 from the stored
 // weights, e_s·w with w = W'_V·(W_O·z_t) — W'_V = diag(g)·W_V with the
 // attention norm's gain g when folded, z_t = γ_f ⊙ (u_t − ū) the target's
-// unembedding as processed — summed over coordinates in order. The view
+// unembedding as processed — summed in kernel.Dot64F's order. The view
 // itself multiplies the float32 factors W_E·W'_V and W_U·W_Oᵀ, so its
 // entry differs from this one by the float32 rounding of the factors
 // (a relative 10⁻⁷), which is the only way the two can disagree.
@@ -453,15 +454,9 @@ func (s *Space) lookupHeads(opt LookupOptions) ([]HeadHit, error) {
 	return hits[:min(opt.K, len(hits))], nil
 }
 
-// ovEntry is e·w summed in coordinate order in float64: a reverse
-// lookup's head score.
-func ovEntry(e []float32, w []float64) float64 {
-	var s float64
-	for k, x := range e {
-		s += float64(x) * w[k]
-	}
-	return s
-}
+// ovEntry is e·w in float64, in kernel.Dot64F's fixed order: a reverse
+// lookup's head score (and a singular direction's token score).
+func ovEntry(e []float32, w []float64) float64 { return kernel.Dot64F(e, w) }
 
 func norm64f(v []float64) float64 {
 	var s float64

@@ -36,7 +36,8 @@ import (
 //     k-heap, which raises θ.
 //
 // Exact scores are float64 dot products of the float32 factor rows, summed
-// in coordinate order; every comparison that decides membership uses them.
+// in kernel.Dot64's fixed order; every comparison that decides membership
+// uses them.
 // When the spectrum is flat (random weights) step 4 prunes nothing and the
 // search is a dense int8 product with the threshold test fused into the
 // tile epilogue — four times the f32 FMA rate of the same core.
@@ -418,15 +419,11 @@ func norm64(v []float32) float64 {
 	return math.Sqrt(s)
 }
 
-// dot64 is the exact score: float64 products of float32 coordinates,
-// summed in order.
-func dot64(a, b []float32) float64 {
-	var s float64
-	for k, x := range a {
-		s += float64(x) * float64(b[k])
-	}
-	return s
-}
+// dot64 is the exact score: float64 products of float32 coordinates
+// (exact), summed in the fixed order of kernel.Dot64 (32 partial sums,
+// then a tree) on every path, so that every search, view and reference
+// that ranks by it agrees bit for bit.
+func dot64(a, b []float32) float64 { return kernel.Dot64(a, b) }
 
 type searcher struct {
 	q    pairQuery

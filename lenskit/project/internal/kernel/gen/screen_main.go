@@ -131,5 +131,53 @@ func main() {
 	p("\tMOVL AX, ret+56(FP)")
 	p("\tVZEROUPPER")
 	p("\tRET")
+	p("")
+
+	// Exact dot products: float32 inputs (or float32 × float64) converted
+	// to float64, multiplied exactly and accumulated in 32 partial sums,
+	// element k into sum k mod 32 (Z0: k mod 32 in 0–7, Z1: 8–15, …).
+	for _, f64 := range []bool{false, true} {
+		name, bstep := "dot64x32", 128
+		if f64 {
+			name, bstep = "dot64fx32", 256
+		}
+		if f64 {
+			p("// func %s(a *float32, b *float64, n int, acc *float64)", name)
+		} else {
+			p("// func %s(a *float32, b *float32, n int, acc *float64)", name)
+		}
+		p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+		p("\tMOVQ a+0(FP), AX")
+		p("\tMOVQ b+8(FP), BX")
+		p("\tMOVQ n+16(FP), CX")
+		p("\tMOVQ acc+24(FP), DX")
+		for r := 0; r < 4; r++ {
+			p("\tVXORPD Z%d, Z%d, Z%d", r, r, r)
+		}
+		p("%sloop:", name)
+		for r := 0; r < 4; r++ {
+			p("\tVCVTPS2PD %d(AX), Z%d", 32*r, 4+r)
+		}
+		for r := 0; r < 4; r++ {
+			if f64 {
+				p("\tVMOVUPD %d(BX), Z%d", 64*r, 8+r)
+			} else {
+				p("\tVCVTPS2PD %d(BX), Z%d", 32*r, 8+r)
+			}
+		}
+		for r := 0; r < 4; r++ {
+			p("\tVFMADD231PD Z%d, Z%d, Z%d", 8+r, 4+r, r)
+		}
+		p("\tADDQ $128, AX")
+		p("\tADDQ $%d, BX", bstep)
+		p("\tSUBQ $32, CX")
+		p("\tJNZ %sloop", name)
+		for r := 0; r < 4; r++ {
+			p("\tVMOVUPD Z%d, %d(DX)", r, 64*r)
+		}
+		p("\tVZEROUPPER")
+		p("\tRET")
+		p("")
+	}
 	os.Stdout.WriteString(b.String())
 }
