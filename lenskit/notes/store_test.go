@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperAdd())
 	case "hang":
 		os.Exit(helperHang())
+	case "parse-big":
+		os.Exit(helperParseBig())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv("LENSKIT_NOTES_HELPER"))
 		os.Exit(2)
