@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -102,4 +103,63 @@ func BenchmarkTileCols256(b *testing.B) {
 }
 func BenchmarkTileMax256(b *testing.B) {
 	benchTile(b, 256, func(a []int8, bb []uint8, c *[I8Rows]int32, o *[I8Rows * I8Cols]int32) { DotI8(a, bb, 256, c, o) })
+}
+
+// TestColsMomentsBits: the assembly's power sums are bit for bit the
+// portable twin's, and its mask and tile equal DotI8Cols'.
+func TestColsMomentsBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for trial := range 100 {
+		kq := 1 + r.IntN(64)
+		a := make([]int8, I8Rows*4*kq)
+		b := make([]uint8, I8Cols*4*kq)
+		for i := range a {
+			a[i] = int8(r.IntN(256) - 128)
+		}
+		for i := range b {
+			b[i] = uint8(r.IntN(256))
+		}
+		var corr [I8Rows]int32
+		for q := range kq {
+			for rr := range I8Rows {
+				for j := range 4 {
+					corr[rr] += 128 * int32(a[q*48+rr*4+j])
+				}
+			}
+		}
+		var hi, lo [I8Cols]int32
+		var center [I8Cols]float32
+		for c := range I8Cols {
+			hi[c], lo[c] = int32(r.IntN(200000)), -int32(r.IntN(200000))
+			center[c] = float32(r.NormFloat64())
+		}
+		scale := float32(r.Float64() * 1e-4)
+		var o1, o2 [I8Rows * I8Cols]int32
+		var m1, m2 [4 * I8Cols]float32
+		for i := range m1 {
+			m1[i] = float32(r.NormFloat64())
+			m2[i] = m1[i]
+		}
+		mask := DotI8ColsMoments(a, b, kq, &corr, &o1, &hi, &lo, scale, &center, &m1)
+		// The twin, forced.
+		want := DotI8Cols(a, b, kq, &corr, &o2, &hi, &lo)
+		for rr := range I8Rows {
+			for c := range I8Cols {
+				y := float32(float32(o2[rr*I8Cols+c])*scale) - center[c]
+				y2 := float32(y * y)
+				m2[c] += y
+				m2[I8Cols+c] += y2
+				m2[2*I8Cols+c] += float32(y2 * y)
+				m2[3*I8Cols+c] += float32(y2 * y2)
+			}
+		}
+		if mask != want || o1 != o2 {
+			t.Fatalf("trial %d: mask or tile differs", trial)
+		}
+		for i := range m1 {
+			if math.Float32bits(m1[i]) != math.Float32bits(m2[i]) {
+				t.Fatalf("trial %d: moment %d: %v, twin %v", trial, i, m1[i], m2[i])
+			}
+		}
+	}
 }

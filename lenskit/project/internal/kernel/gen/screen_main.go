@@ -133,6 +133,73 @@ func main() {
 	p("\tRET")
 	p("")
 
+	// Per-column thresholds as dotI8x12x32cols, and the power sums of the
+	// tile's rows per column: with y = float32(q)·scale − center[c] (a
+	// multiplication and a subtraction, each rounded, never fused), mom[p·32
+	// + c] += y^(p+1) for p = 0…3, row by row in order (y² = y·y, y³ = y²·y,
+	// y⁴ = y²·y²), so that a portable twin gives the same bits.
+	p("// func dotI8x12x32colsm(a *int8, b *uint8, kq int, corr *int32, out *int32, hi *int32, lo *int32, scale *float32, center *float32, mom *float32) uint32")
+	p("TEXT ·dotI8x12x32colsm(SB), NOSPLIT, $0-84")
+	p("\tMOVQ a+0(FP), AX")
+	p("\tMOVQ b+8(FP), BX")
+	p("\tMOVQ kq+16(FP), CX")
+	p("\tMOVQ corr+24(FP), SI")
+	p("\tMOVQ out+32(FP), DX")
+	p("\tMOVQ hi+40(FP), R8")
+	p("\tMOVQ lo+48(FP), R9")
+	p("\tMOVQ scale+56(FP), R10")
+	p("\tMOVQ center+64(FP), R11")
+	p("\tMOVQ mom+72(FP), R12")
+	tile("colsm")
+	p("\tVPMAXSD Z2, Z0, Z26")
+	p("\tVPMAXSD Z3, Z1, Z27")
+	p("\tVPMINSD Z2, Z0, Z28")
+	p("\tVPMINSD Z3, Z1, Z29")
+	for r := 2; r < 12; r++ {
+		p("\tVPMAXSD Z%d, Z26, Z26", 2*r)
+		p("\tVPMAXSD Z%d, Z27, Z27", 2*r+1)
+		p("\tVPMINSD Z%d, Z28, Z28", 2*r)
+		p("\tVPMINSD Z%d, Z29, Z29", 2*r+1)
+	}
+	p("\tVPCMPD $5, (R8), Z26, K1")
+	p("\tVPCMPD $5, 64(R8), Z27, K2")
+	p("\tVPCMPD $2, (R9), Z28, K3")
+	p("\tVPCMPD $2, 64(R9), Z29, K4")
+	p("\tKORW K3, K1, K1")
+	p("\tKORW K4, K2, K2")
+	p("\tKMOVW K1, AX")
+	p("\tKMOVW K2, BX")
+	p("\tSHLL $16, BX")
+	p("\tORL BX, AX")
+	p("\tMOVL AX, ret+80(FP)")
+	p("\tVBROADCASTSS (R10), Z30")
+	p("\tVMOVUPS (R11), Z24")
+	p("\tVMOVUPS 64(R11), Z25")
+	for r := 0; r < 12; r++ {
+		for h := 0; h < 2; h++ {
+			z := 2*r + h
+			c := 24 + h
+			off := 64 * h
+			p("\tVCVTDQ2PS Z%d, Z%d", z, z)
+			p("\tVMULPS Z30, Z%d, Z%d", z, z)
+			p("\tVSUBPS Z%d, Z%d, Z%d", c, z, z) // y = q·scale − center
+			p("\tVADDPS %d(R12), Z%d, Z27", off, z)
+			p("\tVMOVUPS Z27, %d(R12)", off)
+			p("\tVMULPS Z%d, Z%d, Z26", z, z) // y²
+			p("\tVADDPS %d(R12), Z26, Z27", 128+off)
+			p("\tVMOVUPS Z27, %d(R12)", 128+off)
+			p("\tVMULPS Z26, Z%d, Z28", z) // y³ = y²·y
+			p("\tVADDPS %d(R12), Z28, Z27", 256+off)
+			p("\tVMOVUPS Z27, %d(R12)", 256+off)
+			p("\tVMULPS Z26, Z26, Z28") // y⁴ = y²·y²
+			p("\tVADDPS %d(R12), Z28, Z27", 384+off)
+			p("\tVMOVUPS Z27, %d(R12)", 384+off)
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+
 	// Exact dot products: float32 inputs (or float32 × float64) converted
 	// to float64, multiplied exactly and accumulated in 32 partial sums,
 	// element k into sum k mod 32 (Z0: k mod 32 in 0–7, Z1: 8–15, …).
