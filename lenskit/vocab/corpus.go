@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // Building a token list tokenizes a whole corpus, so it runs on every core:
@@ -239,6 +243,15 @@ func (p *pool) finish(name string, topN int) (*TokenList, error) {
 // an error naming file and line. progress, if not nil, is called from the
 // calling goroutine with bytes processed and the total, about once per MiB
 // and once at the end.
+//
+// Each path is a regular file or a directory; a directory stands for every
+// regular file under it, at any depth, in lexical order, except files and
+// directories whose names start with "." (.git, editor backups), and
+// without following symbolic links to directories. Anything else — a FIFO,
+// a socket, a device such as /dev/urandom, which would be read for ever —
+// is refused before it is opened, with its path and type; and so is a file
+// that is not text: a NUL byte, or more than 30% invalid UTF-8 or control
+// characters, in its first 64 KiB (see CorpusFiles).
 func CorpusTokens(v *Vocab, paths []string, topN int, progress func(done, total int64)) (*TokenList, error) {
 	if v == nil {
 		return nil, errors.New("vocab: CorpusTokens: nil vocabulary")
@@ -249,21 +262,21 @@ func CorpusTokens(v *Vocab, paths []string, topN int, progress func(done, total 
 	if topN < 0 {
 		return nil, fmt.Errorf("vocab: CorpusTokens: topN %d is negative", topN)
 	}
+	files, err := CorpusFiles(paths)
+	if err != nil {
+		return nil, err
+	}
 	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
 	names := make([]string, len(paths))
 	for i, path := range paths {
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, &FileError{File: path, Err: err}
-		}
-		if st.IsDir() {
-			return nil, fileErr(path, "", "is a directory")
-		}
-		total += st.Size()
 		names[i] = filepath.Base(path)
 	}
 	p := newPool(v, progress, total)
-	for _, path := range paths {
+	for _, f := range files {
+		path := f.Path
 		if err := p.readLines(path); err != nil {
 			p.fail(err)
 			break
@@ -275,18 +288,27 @@ func CorpusTokens(v *Vocab, paths []string, topN int, progress func(done, total 
 	return p.finish(strings.Join(names, ","), topN)
 }
 
-// readLines splits one file into batches of whole lines.
+// readLines splits one file into batches of whole lines. The file is opened
+// only if it is (still) a regular file, and refused if its first block is
+// not text.
 func (p *pool) readLines(path string) error {
-	f, err := os.Open(path)
+	f, err := untrusted.Open(path)
 	if err != nil {
-		return &FileError{File: path, Err: err}
+		return corpusOpenErr(path, err)
 	}
 	defer f.Close()
+	first := true
 	var carry []byte
 	line := int64(1)
 	buf := make([]byte, corpusChunk)
 	for !p.failed.Load() {
 		n, rerr := io.ReadFull(f, buf)
+		if first {
+			first = false
+			if err := checkText(path, buf[:n]); err != nil {
+				return err
+			}
+		}
 		data := append(carry, buf[:n]...)
 		carry = nil
 		eof := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
@@ -322,6 +344,119 @@ func (p *pool) readLines(path string) error {
 		if eof {
 			return nil
 		}
+	}
+	return nil
+}
+
+// A CorpusFile is one text file of a corpus, as CorpusFiles lists them.
+type CorpusFile struct {
+	Path string
+	Size int64
+}
+
+// CorpusFiles expands corpus paths into the regular files they stand for
+// (see CorpusTokens): a regular file is itself, a directory every regular
+// file under it in lexical order, skipping names that start with "." and
+// symbolic links to directories. Anything else is an error naming the path
+// and its type, found without opening it, and so is a directory holding no
+// file.
+func CorpusFiles(paths []string) ([]CorpusFile, error) {
+	var out []CorpusFile
+	for _, path := range paths {
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, &FileError{File: path, Err: err}
+		}
+		if st.Mode().IsRegular() {
+			out = append(out, CorpusFile{path, st.Size()})
+			continue
+		}
+		if !st.IsDir() {
+			return nil, notCorpus(path, st.Mode())
+		}
+		n := len(out)
+		err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return &FileError{File: p, Err: err}
+			}
+			if p != path && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			st, err := os.Stat(p) // follows a link to a file
+			if err != nil {
+				return &FileError{File: p, Err: err}
+			}
+			switch {
+			case st.Mode().IsRegular():
+				out = append(out, CorpusFile{p, st.Size()})
+			case st.IsDir(): // a link to a directory: not followed
+			default:
+				return notCorpus(p, st.Mode())
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == n {
+			return nil, fileErr(path, "", "directory holds no corpus file (files whose names start with \".\" are skipped)")
+		}
+	}
+	return out, nil
+}
+
+func notCorpus(path string, mode fs.FileMode) error {
+	return &FileError{File: path, Err: fmt.Errorf("%w: is a %s; a corpus is a text file or a directory of text files", untrusted.ErrNotRegular, untrusted.Kind(mode))}
+}
+
+// corpusOpenErr reports a corpus file that could not be opened.
+func corpusOpenErr(path string, err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, untrusted.ErrNotRegular) && errors.As(err, &pe) {
+		return &FileError{File: path, Err: fmt.Errorf("%w; a corpus is a text file or a directory of text files", pe.Err)}
+	}
+	return &FileError{File: path, Err: err}
+}
+
+// ErrBinary is wrapped by the error for a corpus file that is not text.
+var ErrBinary = errors.New("not a text file")
+
+// textProbe is how much of a corpus file's start checkText looks at.
+const textProbe = 64 << 10
+
+// checkText refuses a corpus file whose first block is not text: one that
+// holds a NUL byte (no text encoding lenskit reads has one; compressed and
+// binary files nearly always do within 64 KiB), or of which more than 30%
+// is invalid UTF-8 or control characters other than tab, newline, carriage
+// return and form feed. A text file in a legacy 8-bit encoding (Polish in
+// ISO-8859-2: a few letters in a hundred) passes, and is tokenized as its
+// bytes are.
+func checkText(path string, block []byte) error {
+	block = block[:min(len(block), textProbe)]
+	if i := bytes.IndexByte(block, 0); i >= 0 {
+		return &FileError{File: path, Err: fmt.Errorf("%w: a NUL byte at offset %d; a corpus is UTF-8 text, one record per line (compressed or binary files must be converted first)", ErrBinary, i)}
+	}
+	bad := 0
+	for i := 0; i < len(block); {
+		r, n := utf8.DecodeRune(block[i:])
+		if r == utf8.RuneError && n <= 1 {
+			if len(block)-i < utf8.UTFMax && !utf8.FullRune(block[i:]) {
+				break // a character cut by the end of the block
+			}
+			bad++
+		} else if r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' || r == 0x7f {
+			bad += n
+		}
+		i += n
+	}
+	if len(block) > 0 && bad*10 > 3*len(block) {
+		return &FileError{File: path, Err: fmt.Errorf("%w: %d of the first %d bytes are invalid UTF-8 or control characters; a corpus is UTF-8 text, one record per line", ErrBinary, bad, len(block))}
 	}
 	return nil
 }

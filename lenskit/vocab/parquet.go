@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // Limits for parquet input, checked against the file's own metadata before
@@ -40,9 +41,9 @@ func ParquetTokens(v *Vocab, path string, column string, topN int, progress func
 	if topN < 0 {
 		return nil, fmt.Errorf("vocab: ParquetTokens: topN %d is negative", topN)
 	}
-	f, err := os.Open(path)
+	f, err := untrusted.Open(path) // a regular file, checked without blocking
 	if err != nil {
-		return nil, &FileError{File: path, Err: err}
+		return nil, corpusOpenErr(path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"lenskit.dev/lenskit/internal/untrusted"
 )
 
 // A TokenList is a set of token forms, usually the tokens seen in a corpus,
@@ -155,6 +158,27 @@ func (l *TokenList) WriteFile(path string) error {
 	return os.Rename(f.Name(), path)
 }
 
+// ReadTokenListFile reads a list written by Save (or WriteFile) from path,
+// which must be a regular file: the type is checked without blocking, so a
+// FIFO named as a token list is refused at once, naming its type. Errors
+// name the file.
+func ReadTokenListFile(path string) (*TokenList, error) {
+	f, err := untrusted.Open(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &FileError{File: path, Err: err}
+	}
+	defer f.Close()
+	l, err := LoadTokenList(f)
+	if err != nil {
+		return nil, &FileError{File: path, Err: errors.New(strings.TrimPrefix(err.Error(), "vocab: "))}
+	}
+	return l, nil
+}
+
 // Limits for LoadTokenList, checked as it reads.
 const (
 	maxListLine    = 1 << 20
@@ -204,7 +228,7 @@ func LoadTokenList(r io.Reader) (*TokenList, error) {
 				}
 			}
 			if err != nil {
-				return nil, fail("bad %s %q: %v", key, val, err)
+				return nil, fail("bad %s %s: %v", key, untrusted.Quote(val), err)
 			}
 			continue
 		}
@@ -214,17 +238,17 @@ func LoadTokenList(r io.Reader) (*TokenList, error) {
 		}
 		c, err := strconv.Atoi(cs)
 		if err != nil || c < 0 {
-			return nil, fail("count %q is not a non-negative integer", cs)
+			return nil, fail("count %s is not a non-negative integer", untrusted.Quote(cs))
 		}
 		f, err := strconv.Unquote(qf)
 		if err != nil {
-			return nil, fail("form %s is not a quoted string", abbreviate([]byte(qf)))
+			return nil, fail("form %s is not a quoted string", untrusted.Quote(qf))
 		}
 		if NormalizeForm(f) != f {
-			return nil, fail("form %q is not normalized (lower case, no surrounding space)", f)
+			return nil, fail("form %s is not normalized (lower case, no surrounding space)", untrusted.Quote(f))
 		}
 		if _, dup := l.counts[f]; dup {
-			return nil, fail("form %q appears twice", f)
+			return nil, fail("form %s appears twice", untrusted.Quote(f))
 		}
 		if len(l.counts) >= maxListEntries {
 			return nil, fail("more than %d forms", maxListEntries)

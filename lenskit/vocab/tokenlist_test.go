@@ -216,7 +216,7 @@ func TestCorpusTokensErrors(t *testing.T) {
 		{"no files", v, nil, 0, "no corpus files"},
 		{"negative topN", v, []string{"x"}, -1, "negative"},
 		{"missing file", v, []string{filepath.Join(dir, "nope.txt")}, 0, "nope.txt"},
-		{"directory", v, []string{dir}, 0, "is a directory"},
+		{"empty directory", v, []string{dir}, 0, "directory holds no corpus file"},
 		{"record too long", v, []string{long}, 0, "long.txt: line 2: line is longer than"},
 		{"byte without a token", noZ, []string{writeFile(t, "z.txt", "abc\nxyz\n")}, 0, "z.txt: line 2: vocab: byte 0x7A at offset 2"},
 	} {
@@ -259,7 +259,7 @@ func TestLoadTokenListErrors(t *testing.T) {
 		{tokenListHeader + "\nname \"x\"\ntop 1\nrecords z\n", "line 4: bad records"},
 		{h + "5 \"dom\"\n", "line 5: want count<TAB>"},
 		{h + "-1\t\"dom\"\n", "line 5: count \"-1\""},
-		{h + "1\tdom\n", "line 5: form dom is not a quoted string"},
+		{h + "1\tdom\n", "line 5: form \"dom\" is not a quoted string"},
 		{h + "1\t\"Dom\"\n", "line 5: form \"Dom\" is not normalized"},
 		{h + "1\t\"dom\"\n2\t\"dom\"\n", "line 6: form \"dom\" appears twice"},
 		{h + "1\t\"" + strings.Repeat("x", maxListLine) + "\"\n", "line 5: longer than"},
