@@ -4,10 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -115,6 +116,21 @@ func FuzzConfig(f *testing.F) {
 // zeroStorage backs every storage a fuzzed pickle asks for, up to 1 MiB.
 var zeroStorage = make([]byte, 1<<20)
 
+// bombSeeds are the shapes of the memory bombs (MARKs, EMPTY_DICTs,
+// EMPTY_SETs, OrderedDict calls, DUPs of a long string into a tuple), small
+// enough for the fuzzer to mutate.
+func bombSeeds() [][]byte {
+	return [][]byte{
+		pickleOf("", []byte("("), 5000, "N"),
+		pickleOf("", []byte("}"), 5000, ""),
+		pickleOf("", []byte("\x8f"), 3000, ""),
+		pickleOf("ccollections\nOrderedDict\nq\x00", []byte("h\x00)R"), 500, ""),
+		pickleOf("("+string(binunicode(strings.Repeat("s", 4096))), []byte("2"), 2000, "t"),
+		pickleOf("}(", append(binunicode("k"), "N"...), 2000, "u"),
+		pickleOf("", []byte("N2q\x01"), 2000, ""),
+	}
+}
+
 // FuzzPickle feeds data.pkl streams to the scanner and the restricted
 // unpickler, with storages served from zeroed memory.
 func FuzzPickle(f *testing.F) {
@@ -124,24 +140,38 @@ func FuzzPickle(f *testing.F) {
 	f.Add(zipEntry(f, "testdata/torch/whole_module.bin", "data.pkl"))
 	f.Add([]byte("\x80\x02}q\x00(X\x01\x00\x00\x00a]q\x01(K\x01K\x02eu."))
 	f.Add([]byte("\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x01a\x94\x8c\x01b\x94\x86\x94."))
+	for _, b := range bombSeeds() {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		if len(p) > MaxPickle {
 			return
 		}
-		if _, err := scanPickle(p); err != nil {
+		_, est, err := scanPickleCost(p)
+		if err != nil {
 			return
 		}
-		ts, err := loadPickle("fuzz.bin", "data.pkl", p, func(ref *storageRef) ([]byte, error) {
-			need, err := storageBytes(ref)
-			if err != nil {
-				return nil, err
+		// The scan's estimate bounds what unpickling allocates, as counted
+		// by the runtime (the fuzz worker's other goroutines allocate a
+		// little meanwhile; tensorsFromStateDict is outside the estimate).
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, uerr := unpickle(p, func(pid any) (any, error) {
+			ref, err := storageID(pid)
+			if err == nil {
+				_, err = zeroStorages(ref)
 			}
-			if need > uint64(len(zeroStorage)) {
-				return nil, fmt.Errorf("%w: storage of %d bytes", ErrOffsets, need)
-			}
-			return zeroStorage[:need], nil
+			return ref, err
 		})
+		runtime.ReadMemStats(&after)
+		if got := int64(after.TotalAlloc - before.TotalAlloc); got > est+256<<10 {
+			t.Fatalf("unpickling allocated %d bytes, the scan estimated %d (error %v)", got, est, uerr)
+		}
+		ts, err := loadPickle("fuzz.bin", "data.pkl", p, zeroStorages)
 		if err != nil {
+			if len(err.Error()) > 2000 {
+				t.Fatalf("%d-byte error message", len(err.Error()))
+			}
 			return
 		}
 		checkTensors(t, ts, zeroStorage)
@@ -158,9 +188,22 @@ func FuzzTorchFile(f *testing.F) {
 		"testdata/torch/offset_view.bin",
 		"testdata/torch/noncontig.bin",
 	)
+	// The bombs as legacy files (a bare pickle stream) and in a zip.
+	for _, b := range bombSeeds() {
+		f.Add(b)
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: "archive/data.pkl", Method: zip.Store})
+		w.Write(b)
+		zw.Close()
+		f.Add(buf.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ts, err := ParseTorch("fuzz.bin", data)
 		if err != nil {
+			if len(err.Error()) > 2000 {
+				t.Fatalf("%d-byte error message", len(err.Error()))
+			}
 			return
 		}
 		checkTensors(t, ts, data)

@@ -3,6 +3,7 @@ package notes
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,12 +25,27 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[[[[[[[[[[[[`))
 	f.Add([]byte("\xff"))
+	// Huge tag lists (the quadratic de-duplication), distinct, repeated
+	// and within the limit but with duplicates.
+	many := func(n int, tag func(i int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = tag(i)
+		}
+		return out
+	}
+	f.Add(fileWithTags(many(3000, func(i int) string { return "t" + strconv.Itoa(i) })))
+	f.Add(fileWithTags(many(3000, func(int) string { return "same" })))
+	f.Add(fileWithTags(many(64, func(i int) string { return " t" + strconv.Itoa(i%7) })))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("fuzz.json", data)
 		if err != nil {
 			var pe *ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is %T, not *ParseError", err, err)
+			}
+			if len(err.Error()) > 1000 {
+				t.Fatalf("%d-byte error message: %.200q", len(err.Error()), err)
 			}
 			if lines := 1 + bytes.Count(data, []byte{'\n'}); pe.Line < 1 || pe.Line > lines || pe.Col < 1 {
 				t.Fatalf("position %d:%d outside the input (%d lines): %v", pe.Line, pe.Col, lines, err)
