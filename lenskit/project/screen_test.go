@@ -33,7 +33,9 @@ func withScreen(t *testing.T, f func()) {
 // others within the estimates' error).
 func TestScreenedNeuronScan(t *testing.T) {
 	var worst [3]float64
-	defer func() { t.Logf("largest differences: std %.2g (relative), skew %.2g, kurtosis %.2g (relative to 1 + |κ|)", worst[0], worst[1], worst[2]) }()
+	defer func() {
+		t.Logf("largest differences: std %.2g (relative), skew %.2g, kurtosis %.2g (relative to 1 + |κ|)", worst[0], worst[1], worst[2])
+	}()
 	withScreen(t, func() {
 		all := Processing{FoldNorms: true, FoldFinalNorm: true, CenterUnembed: true}
 		for fi, family := range append([]string{"gpt2"}, synth.Families...) {
