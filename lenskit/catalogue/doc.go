@@ -75,6 +75,11 @@
 //	value_skew              double  its skewness (positive: a prediction neuron's tail)
 //	value_kurtosis          double  its excess kurtosis (0 for a normal distribution)
 //
+// (From 2²² tokens × d_model up, on VNNI CPUs, the neuron scan screens with
+// int8 and value_std, value_skew and value_kurtosis are those of the int8
+// estimates: within about 1%, 0.04 and 4% of the exact ones; value_mean and
+// every token list stay exact.)
+//
 // tokens.parquet (k rows per neuron column):
 //
 //	layer, neuron           int32
