@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -133,7 +134,7 @@ func (h *hubHTTP) do(ctx context.Context, method, url string, follow bool) (*htt
 		resp.Body.Close()
 		if wait > h.maxWait {
 			return nil, fmt.Errorf("%w: the hub answered %s and asks to wait %v before retrying, more than the %v lenskit waits (WithRetry)",
-				ErrLimit, untrusted.Name(resp.Status), wait, h.maxWait)
+				ErrLimit, quoteMessage(resp.Status), wait, h.maxWait)
 		}
 		if err := retrySleep(ctx, wait); err != nil {
 			return nil, err
@@ -194,6 +195,12 @@ func (h *hubHTTP) once(ctx context.Context, method, url string, follow bool) (*h
 		w.stop()
 		if errors.Is(cause, ErrTimeout) {
 			return nil, cause
+		}
+		// net/http's *url.Error repeats the URL, which a redirect makes
+		// the server's choice: keep only the fault.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
