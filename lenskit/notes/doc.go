@@ -59,6 +59,31 @@
 // reported with its line and column (*ParseError) and never written over.
 // Files are size-checked (MaxFileSize) before they are read.
 //
+// A write waits for another writer's lock at most Store.LockTimeout
+// (DefaultLockTimeout, 30 s; `lenskit notes add --lock-timeout`), and gives
+// up when its context is done (the *Context methods; Ctrl-C in the
+// command). After a second of waiting it says so through Store.OnLockWait
+// (standard error by default), naming the file and, on Linux, the pid of
+// the process holding the lock (from /proc/locks).
+//
+// # Bad input
+//
+// Notes files come from other people's repositories. Every limit is
+// applied before work that grows with what it limits — a list longer than
+// allowed is refused by its length before it is cleaned or de-duplicated,
+// notes past MaxNotes before anything is built for them — and values from
+// a file appear in messages only as a short escaped prefix.
+//
+//	| Input                                  | Error (abridged)                                                                          |
+//	|----------------------------------------|-------------------------------------------------------------------------------------------|
+//	| 300,000 tags on a note (4 MB)          | notes.json:1:257: note a: 300000 tags, more than 64  (in 0.23 s; was 186 s)               |
+//	| more than 100,000 notes                | notes.json:1:11489020: more than 100000 notes (the most a notes file may hold)            |
+//	| a field of 1 MB of escapes             | notes.json:1:155: note a: bad component "\x1b[2J\x1b[2J…"… (1000000 bytes): …              |
+//	| a FIFO as the notes file               | notes: FILE: not a regular file: FIFO (named pipe)                                        |
+//	| the lock held by another process       | notes: waiting for the lock on FILE.lock held by another process (pid 4242)…  (after 1 s) |
+//	|                                        | notes: lock held too long: the lock on FILE.lock was held by another process (pid 4242) for 30s, the longest a write waits (set a longer wait with --lock-timeout or Store.LockTimeout) |
+//	| Ctrl-C while waiting                   | notes: waiting for the lock on FILE.lock (held by another process (pid 4242)): context canceled |
+//
 // # Views
 //
 // File.Table, File.HeadMap (layer × head, coloured by which views carry
