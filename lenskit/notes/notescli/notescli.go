@@ -39,7 +39,8 @@ commands:
   map      [--format text|html]                the layer × head and neuron maps
 
 add, remove and merge wait for another writer's lock on the file at most
---lock-timeout (default 30s), saying after a second whom they wait for.
+--lock-timeout (default 30s; 0 waits until Ctrl-C), saying after a second
+whom they wait for.
 
 filters: --kind head|neuron|set  --component 20.7|"20.7 OV"|L23/N907|L23|set:NAME
          --view OV|QK|K|V  --tag T  --author A  --search "terms"
