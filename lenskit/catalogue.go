@@ -39,6 +39,9 @@ func CatalogueShard(i, n int) CatalogueOption {
 	return func(o *catalogue.Options) { o.Shard = catalogue.Shard{Index: i, Count: n} }
 }
 
+// CatalogueHeadsOnly leaves the neurons out: a catalogue of the heads alone.
+func CatalogueHeadsOnly() CatalogueOption { return func(o *catalogue.Options) { o.HeadsOnly = true } }
+
 // CatalogueLog writes a line per part kept, recomputed or written.
 func CatalogueLog(w io.Writer) CatalogueOption { return func(o *catalogue.Options) { o.Log = w } }
 

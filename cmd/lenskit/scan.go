@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"lenskit.dev/lenskit"
 	"lenskit.dev/lenskit/catalogue"
@@ -26,6 +27,7 @@ func runScan(args []string, stdout, stderr io.Writer) error {
 	same := fs.Bool("exclude-same", false, "drop pairs of the same token (case and spaces ignored)")
 	fuzzy := fs.Bool("exclude-fuzzy", false, "drop pairs of near-identical tokens")
 	quiet := fs.Bool("quiet", false, "no line per layer on standard error")
+	headsOnly := fs.Bool("heads-only", false, "leave the neurons out: a catalogue of the heads alone")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -45,6 +47,9 @@ func runScan(args []string, stdout, stderr io.Writer) error {
 	}
 	if !*quiet {
 		opts = append(opts, lenskit.CatalogueLog(stderr))
+	}
+	if *headsOnly {
+		opts = append(opts, lenskit.CatalogueHeadsOnly())
 	}
 	filters, err := c.filters()
 	if err != nil {
@@ -71,6 +76,8 @@ func runScan(args []string, stdout, stderr io.Writer) error {
 	r := cat.Report
 	fmt.Fprintf(stdout, "catalogue of %s in %s: layers %d–%d of %d (%d computed, %d kept, %d recomputed)\n",
 		r.Manifest.Model, *out, r.Layers[0], r.Layers[1]-1, r.Manifest.Layers, len(r.Computed), len(r.Skipped), len(r.Recomputed))
+	fmt.Fprintf(stdout, "time: heads %s, neurons %s, writing %s, merging %s\n", r.HeadTime.Round(time.Millisecond),
+		r.NeuronTime.Round(time.Millisecond), r.WriteTime.Round(time.Millisecond), r.MergeTime.Round(time.Millisecond))
 	if r.Merged {
 		printTables(stdout, r.Manifest)
 	} else {

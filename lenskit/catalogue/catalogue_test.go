@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -607,4 +608,32 @@ func flip(b []byte, i int) []byte {
 	c := append([]byte{}, b...)
 	c[i] ^= 0xff
 	return c
+}
+
+// TestHeadsOnly: a catalogue of heads alone has empty neuron tables, the
+// same head tables as a full one, reports its time split, and is a
+// different catalogue (a full scan into its directory is refused).
+func TestHeadsOnly(t *testing.T) {
+	mdir := t.TempDir()
+	writeGPT2(t, mdir, 2, 17)
+	src := alnumSource(t, mdir)
+	heads, full := t.TempDir(), t.TempDir()
+	rep, err := Scan(heads, src, Options{K: 4, HeadsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.NeuronTime != 0 || rep.HeadTime <= 0 || !rep.Manifest.HeadsOnly {
+		t.Errorf("report %+v", rep)
+	}
+	if rep, err = Scan(full, src, Options{K: 4}); err != nil || rep.NeuronTime <= 0 {
+		t.Fatal(rep, err)
+	}
+	a, _ := Open(heads)
+	b, _ := Open(full)
+	if len(a.Neurons) != 0 || len(b.Neurons) == 0 || !reflect.DeepEqual(a.Heads, b.Heads) {
+		t.Errorf("heads-only: %d neurons; heads equal: %v", len(a.Neurons), reflect.DeepEqual(a.Heads, b.Heads))
+	}
+	if _, err := Scan(heads, src, Options{K: 4}); err == nil || !strings.Contains(err.Error(), "heads_only") {
+		t.Errorf("full scan into a heads-only catalogue: %v", err)
+	}
 }

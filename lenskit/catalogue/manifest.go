@@ -54,8 +54,9 @@ type Manifest struct {
 	Processing  string     `json:"processing"`  // weight processing ("" = raw weights)
 	K           int        `json:"k"`           // pairs per head view and side, tokens per neuron column
 	Views       []ViewSpec `json:"views"`
-	Lenskit     string     `json:"lenskit"` // version of the lenskit that started the catalogue
-	Created     string     `json:"created"` // when the first scan started (RFC 3339, UTC)
+	HeadsOnly   bool       `json:"heads_only,omitempty"` // the neurons were left out
+	Lenskit     string     `json:"lenskit"`              // version of the lenskit that started the catalogue
+	Created     string     `json:"created"`              // when the first scan started (RFC 3339, UTC)
 	Merged      *Merged    `json:"merged,omitempty"`
 }
 
@@ -78,11 +79,12 @@ type identity struct {
 	Layers, Heads, KVHeads, DFF, Vocab, Tokens, K int
 	Filter, TokensHash, Processing                string
 	Views                                         []ViewSpec
+	HeadsOnly                                     bool
 }
 
 func (m *Manifest) identity() identity {
 	return identity{m.Schema, m.WeightsHash, m.VocabHash, m.ModelType, m.Layers, m.Heads, m.KVHeads, m.DFF, m.Vocab,
-		m.Tokens, m.K, m.Filter, m.TokensHash, m.Processing, m.Views}
+		m.Tokens, m.K, m.Filter, m.TokensHash, m.Processing, m.Views, m.HeadsOnly}
 }
 
 // Fingerprint is the SHA-256 of the manifest's identity fields: parts
@@ -119,6 +121,9 @@ func (m *Manifest) mismatch(have *Manifest, dir string) error {
 	}
 	if have.K != m.K {
 		add("k", have.K, m.K)
+	}
+	if have.HeadsOnly != m.HeadsOnly {
+		add("heads_only", have.HeadsOnly, m.HeadsOnly)
 	}
 	if have.identity().Views == nil || fmt.Sprint(have.Views) != fmt.Sprint(m.Views) {
 		add("views", have.Views, m.Views)

@@ -39,6 +39,9 @@ type Options struct {
 	Log      io.Writer        // one line per skipped, recomputed or written part; nil: none
 	Lenskit  string           // version recorded in a new manifest
 	Now      func() time.Time // clock for the manifest (tests); nil: time.Now
+	// HeadsOnly leaves the neurons out (their tables are written empty):
+	// a catalogue of heads alone, which is a different catalogue.
+	HeadsOnly bool
 }
 
 // DefaultK is the k of `lenskit scan` without --k.
@@ -56,6 +59,9 @@ type Report struct {
 	Computed   []int  // layers computed now
 	Recomputed []int  // layers whose part was corrupt (reported in Log) and computed again
 	Merged     bool   // the tables were merged (a whole-model scan)
+	// Where this run's time went: head views (searches and statistics),
+	// neurons, writing the parts, merging.
+	HeadTime, NeuronTime, WriteTime, MergeTime time.Duration
 }
 
 // Scan computes the catalogue parts of src's layers in the shard that dir
@@ -124,6 +130,7 @@ func Scan(dir string, src Source, opt Options) (*Report, error) {
 		todo = append(todo, l)
 	}
 	sc := newScanner(src, opt.K)
+	sc.headsOnly = m.HeadsOnly
 	var done atomic.Int64
 	total := int64(len(todo)) * sc.layerUnits()
 	progress := func(n int64) {
@@ -139,18 +146,24 @@ func Scan(dir string, src Source, opt Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		rep.HeadTime += t.headTime
+		rep.NeuronTime += t.neuronTime
+		t0 := time.Now()
 		if err := writePart(dir, l, fp, t); err != nil {
 			return nil, fmt.Errorf("catalogue: writing layer %d: %w", l, err)
 		}
+		rep.WriteTime += time.Since(t0)
 		if !slices.Contains(rep.Recomputed, l) {
 			rep.Computed = append(rep.Computed, l)
 		}
 		logf("catalogue: layer %d written", l)
 	}
 	if opt.Shard.Count <= 1 {
+		t0 := time.Now()
 		if _, err := Merge(dir); err != nil {
 			return nil, err
 		}
+		rep.MergeTime = time.Since(t0)
 		rep.Merged = true
 		if rep.Manifest, err = ReadManifest(dir); err != nil {
 			return nil, err
@@ -203,7 +216,7 @@ func newManifest(src Source, opt Options) (*Manifest, error) {
 		VocabHash: "sha256:" + hex.EncodeToString(vh.Sum(nil)), ModelType: a.ModelType,
 		Layers: a.Layers, Heads: a.Heads, KVHeads: a.KVHeads, DFF: a.DFF, Vocab: v.Len(),
 		Filter: filter, Tokens: ntok, TokensHash: "sha256:" + hex.EncodeToString(th.Sum(nil)),
-		Processing: src.Space.Proc.String(), K: opt.K, Views: views, Lenskit: opt.Lenskit,
+		Processing: src.Space.Proc.String(), K: opt.K, Views: views, HeadsOnly: opt.HeadsOnly, Lenskit: opt.Lenskit,
 		Created: opt.Now().UTC().Format(time.RFC3339),
 	}, nil
 }
@@ -332,6 +345,8 @@ type layerTables struct {
 	pairs   []PairRow
 	neurons []NeuronRow
 	tokens  []TokenRow
+
+	headTime, neuronTime time.Duration
 }
 
 // writePart writes a layer's tables into a temporary directory, records
@@ -396,6 +411,7 @@ type scanner struct {
 	views     []ViewSpec
 	same      vocab.PairFilter
 	positions bool // learned positions: QK views get the previous-token score
+	headsOnly bool
 }
 
 func newScanner(src Source, k int) *scanner {
@@ -425,7 +441,11 @@ func (sc *scanner) neuronUnits() int64 {
 
 func (sc *scanner) layerUnits() int64 {
 	a := sc.src.Space.Model.Arch()
-	return int64(a.Heads*len(sc.views))*sc.viewUnits() + sc.neuronUnits()
+	u := int64(a.Heads*len(sc.views)) * sc.viewUnits()
+	if !sc.headsOnly {
+		u += sc.neuronUnits()
+	}
+	return u
 }
 
 func (sc *scanner) tokens() int {
@@ -455,6 +475,7 @@ func (sc *scanner) layer(l int, progress func(int64)) (*layerTables, error) {
 		head  HeadRow
 		pairs []PairRow
 	}
+	t0 := time.Now()
 	results := make([]result, len(jobs))
 	errs := make([]error, len(jobs))
 	workers := min(2, runtime.GOMAXPROCS(0))
@@ -493,9 +514,15 @@ func (sc *scanner) layer(l int, progress func(int64)) (*layerTables, error) {
 			return nil, errs[i]
 		}
 	}
+	t.headTime = time.Since(t0)
+	if sc.headsOnly {
+		return t, nil
+	}
+	t0 = time.Now()
 	if err := sc.neurons(l, t); err != nil {
 		return nil, err
 	}
+	t.neuronTime = time.Since(t0)
 	progress(sc.neuronUnits())
 	return t, nil
 }
