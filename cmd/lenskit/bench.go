@@ -273,6 +273,8 @@ func (b *bench) run(scan bool) error {
 	b.add("peak RSS after the engine comparison", fmt.Sprintf("%d MB", rssMB("VmHWM")), "",
 		"GoMLX keeps its own copy of E")
 	b.onText(m) // issue 10: the model on text (bench_ontext.go)
+	// issue 9: the catalogue and reverse lookup (bench_catalogue.go)
+	b.catalogue(scan)
 	m.Close()
 
 	// Pruning on decaying spectra: the synthetic medium model and the trained tiny one.

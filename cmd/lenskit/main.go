@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runScan(args[1:], stdout, stderr)
 	case "find":
 		err = runFind(args[1:], stdout, stderr)
+	case "bench-catalogue": // the measuring process of bench's catalogue rows
+		err = runBenchCatalogue(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(args[1:], stdout, stderr)
 	case "lens":
