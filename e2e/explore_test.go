@@ -76,7 +76,22 @@ func TestExplorer(t *testing.T) {
 		t.Errorf("k = 7: the table has %v rows", rows)
 	}
 	tab.checkPairs(t, cli, "3.1 OV", append([]string{"ov", "--layer", "3", "--head", "1", "--k", "7"}, filter...))
+
+	// The map coloured by each head's largest OV entry, computed in the
+	// background: 2.4's cell holds its top pair's score.
+	tab.mapStat(t, "1", "ov")
+	var top1 struct {
+		Pairs []struct{ Score float32 } `json:"pairs"`
+	}
+	if err := json.Unmarshal(runCLI(t, cli, append([]string{"ov", "--layer", "2", "--head", "4", "--k", "1"}, filter...)...), &top1); err != nil || len(top1.Pairs) != 1 {
+		t.Fatalf("lenskit ov --k 1: %v", err)
+	}
+	want := fmt.Sprintf("largest OV entry: %.4g", float64(top1.Pairs[0].Score))
+	if tip := tab.eval(t, `cellTitle("h:2:4")`, "").(string); !strings.Contains(tip, want) {
+		t.Errorf("map cell 2.4 says %q, want %q", tip, want)
+	}
 	tab.shoot(t, "explorer-head.png")
+	tab.mapStat(t, "0", "notes")
 
 	// 4. A neuron: the view selector, then the neuron field.
 	timings = append(timings, tab.act(t, "view neuron (widget)", `select("view", "2")`, "L3/N0 K+V", 7))
@@ -101,8 +116,8 @@ func TestExplorer(t *testing.T) {
 
 	// 7. Search a word and click a hit.
 	hit := tab.search(t, "którego")
-	timings = append(timings, tab.act(t, "search hit "+hit, `clickHit(0)`, hit, 7))
 	tab.shoot(t, "explorer-form.png")
+	timings = append(timings, tab.act(t, "search hit "+hit, `clickHit(0)`, hit, 7))
 
 	// 8. Done: the explorer leaves its static state, and the cell after it
 	// runs and sees the new note.
@@ -503,6 +518,15 @@ func (x *explorerTab) widgets(t *testing.T, when string, want map[string]string)
 	}
 }
 
+// mapStat chooses the map's statistic and waits until every head and
+// layer of it is computed.
+func (x *explorerTab) mapStat(t *testing.T, option, stat string) {
+	t.Helper()
+	if !x.eval(t, fmt.Sprintf(`mapStat(%q, %q)`, option, stat), true).(bool) {
+		t.Fatalf("the map did not show %s", stat)
+	}
+}
+
 // waitChart waits until the result's heatmap is drawn.
 func (x *explorerTab) waitChart(t *testing.T) {
 	t.Helper()
@@ -650,6 +674,12 @@ window.__lkxTest = {
 		const s = await until(() => out().querySelector("[data-lkx-static]") && typeof cell("explore").input_prompt_number === "number" && out(), "the static state after the interrupt");
 		return s.innerText;
 	},
+	async mapStat(option, stat) {
+		window.__lkxTest.select("stat", option);
+		await until(() => { const m = q('[data-lkx-map="' + id() + '"]'); return m && m.getAttribute("data-lkx-stat") === stat && !/computed\)/.test(m.innerText); }, "the map of " + stat);
+		return true;
+	},
+	cellTitle: key => q('[data-lkx="' + id() + '"][data-lkx-key="' + key + '"]').getAttribute("title"),
 	statusText: () => { const s = q("[data-lkx-status]"); return s ? s.innerText : ""; },
 	result: () => result(),
 	async cellText(tag) {
