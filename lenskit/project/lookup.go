@@ -325,6 +325,9 @@ func (s *Space) lookupHeads(opt LookupOptions) ([]HeadHit, error) {
 		}
 		zs[j] = z
 	}
+	if s.useScreen(nsrc) {
+		return s.lookupHeadsScreened(opt, zs)
+	}
 	type column struct {
 		w     []float64 // W'_V·W_O·z_t
 		cands []int32   // source rows that may hold the column's best
@@ -483,4 +486,127 @@ func gatherRows(m weights.Matrix, ids []int) weights.Matrix {
 		copy(out.Data[i*c:(i+1)*c], m.Data[id*c:(id+1)*c])
 	}
 	return out
+}
+
+// headDirections returns, for every head (layer-major) and target, the
+// float64 direction w = W'_V·(W_O·z_t) whose product with a source's
+// embedding is the head's OV entry (see lookupHeads).
+func (s *Space) headDirections(zs [][]float64) ([][]float64, error) {
+	a := s.Model.Arch()
+	d, dh, m := a.DModel, a.DHead, len(zs)
+	out := make([][]float64, 0, a.Layers*a.Heads*m)
+	for l := range a.Layers {
+		var gain []float32
+		if s.Proc.FoldNorms {
+			n, ok, err := s.Model.Norm(weights.AttnNorm, l)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				gain = n.Gain
+			}
+		}
+		for h := range a.Heads {
+			wo, err := s.Model.WO(l, h)
+			if err != nil {
+				return nil, err
+			}
+			wv, err := s.Model.WV(l, a.KVGroup(h))
+			if err != nil {
+				return nil, err
+			}
+			if r := nonFiniteRow(wo); r >= 0 {
+				return nil, nonFinite(fmt.Sprintf("W_O of head %d.%d", l, h), r, "row")
+			}
+			if r := nonFiniteRow(wv); r >= 0 {
+				return nil, nonFinite(fmt.Sprintf("W_V of KV head %d.%d", l, a.KVGroup(h)), r, "row")
+			}
+			for j := range m {
+				y := make([]float64, dh)
+				for i := range dh {
+					var x float64
+					for k, zk := range zs[j] {
+						x += float64(wo.Data[i*d+k]) * zk
+					}
+					y[i] = x
+				}
+				w := make([]float64, d)
+				for k := range d {
+					var x float64
+					for i, yi := range y {
+						x += float64(wv.Data[k*dh+i]) * yi
+					}
+					if gain != nil {
+						x *= float64(gain[k])
+					}
+					w[k] = x
+				}
+				out = append(out, w)
+			}
+		}
+	}
+	return out, nil
+}
+
+// lookupHeadsScreened is lookupHeads by int8 screening: every head's
+// direction for every target against the quantised W_E in one pass, the
+// best source of each (k = 1, top only) rescored exactly with ovEntry's
+// arithmetic — the same hits as the float32 path.
+func (s *Space) lookupHeadsScreened(opt LookupOptions, zs [][]float64) ([]HeadHit, error) {
+	a := s.Model.Arch()
+	m := len(zs)
+	ws, err := s.headDirections(zs)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make([][]float32, len(ws))
+	for j, w := range ws {
+		f := make([]float32, len(w))
+		for k, x := range w {
+			f[k] = float32(x)
+		}
+		dirs[j] = f
+	}
+	var skip func(id, j int) bool
+	if opt.Exclude != nil {
+		skip = func(id, j int) bool { return opt.Exclude(id, opt.Targets[j%m]) }
+	}
+	res, err := screen(quantised(s.WE, opt.Sources), dirs, make([]float64, len(dirs)), screenOpts{k: 1, topOnly: true, exact: ws, skip: skip})
+	if err != nil {
+		return nil, err
+	}
+	var hits []HeadHit
+	for l := range a.Layers {
+		for h := range a.Heads {
+			hit := HeadHit{Head: HeadID{l, h}, KV: a.KVGroup(h)}
+			found := false
+			best := math.Inf(-1)
+			for j := range m {
+				c := (l*a.Heads+h)*m + j
+				col := res.cols[c][0]
+				if len(col) == 0 {
+					continue
+				}
+				t, x, sid := opt.Targets[j], res.best[c], col[0].ID
+				if !found || x > best || (x == best && (t < hit.Target || (t == hit.Target && sid < hit.Source))) {
+					best = x
+					hit.Source, hit.Target, hit.Score = sid, t, float32(x)
+					found = true
+				}
+			}
+			if found {
+				hits = append(hits, hit)
+			}
+		}
+	}
+	slices.SortFunc(hits, func(x, y HeadHit) int {
+		if x.Score != y.Score {
+			return cmp.Compare(y.Score, x.Score)
+		}
+		if c := cmp.Compare(x.Head.Layer, y.Head.Layer); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Head.Head, y.Head.Head)
+	})
+	return hits[:min(opt.K, len(hits))], nil
 }

@@ -287,3 +287,47 @@ func TestLookupPlanted(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupScreened: with the int8 screening forced on, the reverse
+// lookup's heads equal the float32 path's, for every family and with a
+// source filter and exclusions.
+func TestLookupScreened(t *testing.T) {
+	withScreen(t, func() {
+		for fi, family := range append([]string{"gpt2"}, synth.Families...) {
+			dir := t.TempDir()
+			var err error
+			if family == "gpt2" {
+				err = synth.Write(dir, synth.Options{Shape: synth.Shape{Layers: 2, Heads: 3, DModel: 24, DFF: 20, Vocab: 260, Positions: 8}, Seed: 2})
+			} else {
+				o := synth.FamilyOptions{ModelType: family, Layers: 2, Heads: 4, KVHeads: 2, DModel: 32, DHead: 8, DFF: 20, Vocab: 200, DType: checkpoint.BF16, Seed: uint64(fi)}
+				if family == "gpt_neox" {
+					o.KVHeads, o.DType = 0, checkpoint.F32
+				}
+				_, err = synth.WriteFamily(dir, o)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp := openSpace(t, dir)
+			r := rand.New(rand.NewPCG(uint64(fi), 5))
+			for ci, opt := range []LookupOptions{
+				{Targets: []int{3, 77, 150}, K: 100},
+				{Targets: []int{9}, K: 5, Sources: subset(r, sp.WE.Rows, 0.4), Exclude: func(s, tg int) bool { return (s+tg)%4 == 0 }},
+			} {
+				got, err := sp.Lookup(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				screenMin = math.MaxInt
+				want, err := sp.Lookup(opt)
+				screenMin = 0
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got.Heads, want.Heads) {
+					t.Errorf("%s case %d: screened heads\n%v\nfloat32 path\n%v", family, ci, got.Heads, want.Heads)
+				}
+			}
+		}
+	})
+}

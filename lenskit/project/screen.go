@@ -240,6 +240,7 @@ type screenState struct {
 // screenResult is the outcome of a screening.
 type screenResult struct {
 	cols       [][2][]Token   // per direction: top k of score, top k of −score (scored as −score)
+	best       []float64      // per direction: the best exact score in float64 (−Inf when none)
 	moments    []scoreMoments // per direction, when asked
 	candidates int64          // entries rescored exactly
 }
@@ -248,6 +249,25 @@ type screenResult struct {
 // tokens of qv by exact score dot64(row, x) − shift, and with moments the
 // moments of the scores (estimated; the mean exact).
 func screenDirections(qv *qvocab, dirs [][]float32, shifts []float64, k int, withMoments bool) (*screenResult, error) {
+	return screen(qv, dirs, shifts, screenOpts{k: k, moments: withMoments})
+}
+
+// screenOpts generalises screenDirections.
+type screenOpts struct {
+	k       int
+	moments bool
+	// topOnly skips the bottom k.
+	topOnly bool
+	// exact, when set, holds the directions in float64: entries are
+	// rescored as kernel.Dot64F(row, exact[j]) (dirs[j] is its float32
+	// rounding, which only screens).
+	exact [][]float64
+	// skip drops (token, direction) pairs from the results.
+	skip func(id, j int) bool
+}
+
+func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*screenResult, error) {
+	k, withMoments := o.k, o.moments
 	if qv.nonFiniteRow >= 0 {
 		return nil, nonFinite("the vocabulary matrix", qv.nonFiniteRow, "token")
 	}
@@ -291,7 +311,7 @@ func screenDirections(qv *qvocab, dirs [][]float32, shifts []float64, k int, wit
 	}
 	states := make([]*screenState, dpanels)
 	workers := min(runtime.GOMAXPROCS(0), dpanels)
-	res := &screenResult{cols: make([][2][]Token, nd)}
+	res := &screenResult{cols: make([][2][]Token, nd), best: make([]float64, nd)}
 	if withMoments {
 		res.moments = make([]scoreMoments, nd)
 	}
@@ -328,9 +348,12 @@ func screenDirections(qv *qvocab, dirs [][]float32, shifts []float64, k int, wit
 							continue
 						}
 						unit := sA * sB[j]
-						e := qv.pQerr[p]*normB[j] + (qv.pNorm[p]+qv.pQerr[p])*qerrB[j] + 1e-12*qv.pNorm[p]*normB[j]
+						e := qv.pQerr[p]*normB[j] + (qv.pNorm[p]+qv.pQerr[p])*qerrB[j] + 0x1p-22*qv.pNorm[p]*normB[j]
 						hi[c] = intThreshold(st.thTop[c]+shifts[j]-e, unit, true)
 						lo[c] = intThreshold(shifts[j]-st.thBot[c]+e, unit, false)
+						if o.topOnly {
+							lo[c] = math.MinInt32
+						}
 					}
 					a := qv.packed[p*aPanel : (p+1)*aPanel]
 					var mask uint32
@@ -357,20 +380,30 @@ func screenDirections(qv *qvocab, dirs [][]float32, shifts []float64, k int, wit
 								break
 							}
 							est := float64(out[r*kernel.I8Cols+c])*sA*sB[j] - shifts[j]
-							e := qv.qerr[i]*normB[j] + (qv.norm[i]+qv.qerr[i])*qerrB[j] + 1e-12*qv.norm[i]*normB[j]
+							// The last term covers float64 rounding and, with
+							// float64 directions, |x − fl32(x)| ≤ 2⁻²⁴·|x|.
+							e := qv.qerr[i]*normB[j] + (qv.norm[i]+qv.qerr[i])*qerrB[j] + 0x1p-22*qv.norm[i]*normB[j]
 							needTop := est+e >= st.thTop[c]
-							needBot := -est+e >= st.thBot[c]
+							needBot := !o.topOnly && -est+e >= st.thBot[c]
 							if !needTop && !needBot {
 								continue
 							}
 							id := qv.ids[i]
+							if o.skip != nil && o.skip(id, j) {
+								continue
+							}
 							var row []float32
 							if qv.m.IsBF16() {
 								row = qv.m.RowInto(buf, id)
 							} else {
 								row = qv.m.Data[id*d : (id+1)*d] // no copy
 							}
-							x := dot64(row, dirs[j]) - shifts[j]
+							var x float64
+							if o.exact != nil {
+								x = kernel.Dot64F(row, o.exact[j]) - shifts[j]
+							} else {
+								x = dot64(row, dirs[j]) - shifts[j]
+							}
 							st.candidates++
 							if needTop {
 								h := &st.top[c]
@@ -405,7 +438,12 @@ func screenDirections(qv *qvocab, dirs [][]float32, shifts []float64, k int, wit
 			if j >= nd {
 				continue
 			}
-			res.cols[j][0] = bestTokens(slices.Clone(st.top[c].h), k)
+			top := slices.Clone(st.top[c].h)
+			res.cols[j][0] = bestTokens(top, k) // sorts top
+			res.best[j] = math.Inf(-1)
+			if len(top) > 0 {
+				res.best[j] = top[0].score
+			}
 			res.cols[j][1] = bestTokens(slices.Clone(st.bot[c].h), k)
 			if withMoments {
 				res.moments[j] = finishMoments(st, c, qv, dirs[j], sB[j], shifts[j])
