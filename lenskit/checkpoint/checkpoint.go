@@ -166,7 +166,7 @@ func (c *Checkpoint) openShard(src source, name string, parse parser, want map[s
 	}
 	c.mu.Lock()
 	c.closers = append(c.closers, m.close)
-	c.regions = append(c.regions, region{file: src.show(name), data: m.data})
+	c.regions = append(c.regions, region{file: src.show(name), data: m.data, ra: m.ra})
 	c.mu.Unlock()
 	ts, err := parse(src.show(name), m)
 	if err != nil {

@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"fmt"
+	"io"
+	"io/fs"
 	"runtime/debug"
 	"unsafe"
 )
@@ -10,6 +12,34 @@ import (
 type region struct {
 	file string
 	data []byte
+	ra   io.ReaderAt // the open file, for Verify's fstat (nil for the embedded models)
+}
+
+// Verify checks, with one fstat per mapped weights file, that none has
+// shrunk since the checkpoint was opened, and reports the first that has
+// as ErrTruncated naming it. A query that reads tensors calls it first, so
+// that a checkpoint overwritten or truncated while a notebook holds it open
+// is an error rather than a SIGBUS in whichever goroutine touches a lost
+// page first (Guard covers only its own goroutine). A truncation during the
+// query itself is still a fault.
+func (c *Checkpoint) Verify() error {
+	c.mu.Lock()
+	regions := c.regions
+	c.mu.Unlock()
+	for _, r := range regions {
+		st, ok := r.ra.(interface{ Stat() (fs.FileInfo, error) })
+		if !ok {
+			continue
+		}
+		fi, err := st.Stat()
+		if err != nil {
+			return &FileError{File: r.file, Err: err}
+		}
+		if fi.Size() < int64(len(r.data)) {
+			return truncatedWhileMapped(r.file, int(fi.Size()), len(r.data))
+		}
+	}
+	return nil
 }
 
 // Guard runs fn, which reads this checkpoint's tensors, and turns a memory

@@ -3,9 +3,12 @@ package project
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"lenskit.dev/lenskit/checkpoint"
 	"lenskit.dev/lenskit/checkpoint/synth"
 )
 
@@ -104,5 +107,32 @@ func TestHugeK(t *testing.T) {
 	n, err := s.Neuron(0, 3, NeuronOptions{K: 1_000_000_000})
 	if err != nil || len(n.Columns[Key]) != 1100 {
 		t.Fatalf("neuron with huge k: %d tokens, %v", len(n.Columns[Key]), err)
+	}
+}
+
+// TestTruncatedWhileOpen: a weights file truncated after the model was
+// opened makes the next query fail with checkpoint.ErrTruncated naming the
+// file, instead of a SIGBUS in whichever goroutine touches a lost page.
+func TestTruncatedWhileOpen(t *testing.T) {
+	dir := t.TempDir()
+	if err := synth.Write(dir, synth.Options{Shape: synth.Tiny, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	s := openSpace(t, dir)
+	if _, err := s.OV(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "model.safetensors")
+	if err := os.Truncate(file, 4096); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []func() error{
+		func() error { _, err := s.OV(1, 1); return err },
+		func() error { _, err := s.Neuron(1, 2, NeuronOptions{K: 3}); return err },
+		func() error { _, err := s.Neurons(0, NeuronOptions{K: 3}); return err },
+	} {
+		if err := q(); !errors.Is(err, checkpoint.ErrTruncated) || !strings.Contains(err.Error(), file) {
+			t.Errorf("query after truncation: %v", err)
+		}
 	}
 }

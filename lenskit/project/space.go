@@ -162,6 +162,13 @@ func nonFinite(what string, row int, rowName string) error {
 // processing (final norm gain, mean row). With both, W_U is read as
 // (W_U − 1·meanᵀ)·diag(γ_f): a direction x scores W_U,t·(γ_f ⊙ x) − mean·(γ_f ⊙ x).
 func (s *Space) prepare() error {
+	// Every query that reads the mapped weights comes here first: a file
+	// truncated since it was opened is an error now, not a SIGBUS later.
+	if s.Model != nil {
+		if err := s.Model.Checkpoint().Verify(); err != nil {
+			return err
+		}
+	}
 	s.normsOnce.Do(func() {
 		if s.Proc.FoldFinalNorm {
 			g, _, err := s.Model.LnF()
