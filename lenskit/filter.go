@@ -113,13 +113,9 @@ func (m *Model) CorpusTokens(topN int, paths ...string) (*vocab.TokenList, error
 	cache := ""
 	if dir, err := os.UserCacheDir(); err == nil {
 		cache = filepath.Join(dir, "lenskit", "token-lists", key+".tokens")
-		if f, err := os.Open(cache); err == nil {
-			l, err = vocab.LoadTokenList(f)
-			f.Close()
-			if err == nil {
-				m.remember(key, l)
-				return l, nil
-			}
+		if l, err := vocab.ReadTokenListFile(cache); err == nil {
+			m.remember(key, l)
+			return l, nil
 		}
 	}
 	p := view.NewProgress("tokenizing "+strings.Join(baseNames(paths), ", "), 0)

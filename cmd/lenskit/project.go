@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"lenskit.dev/lenskit"
@@ -77,14 +76,9 @@ func (c *common) filters() ([]lenskit.Filter, error) {
 		fs = append(fs, lenskit.NoBrackets())
 	}
 	if c.tokens != "" {
-		f, err := os.Open(c.tokens)
+		l, err := vocab.ReadTokenListFile(c.tokens)
 		if err != nil {
 			return nil, err
-		}
-		defer f.Close()
-		l, err := vocab.LoadTokenList(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.tokens, err)
 		}
 		fs = append(fs, lenskit.InList(l))
 	}
