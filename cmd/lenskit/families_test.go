@@ -134,7 +134,7 @@ func TestErrorPrefixOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errs := runCLI(t, "info", "--model", filepath.Clean(dir))
-	if code != 1 || strings.Count(errs, "lenskit:") != 1 || !strings.Contains(errs, "more than the embedding's 300 rows") {
+	if code != 1 || strings.Count(errs, "lenskit:") != 1 || !strings.Contains(errs, "beyond the embedding's 300 rows") {
 		t.Errorf("exit %d: %q", code, errs)
 	}
 }
