@@ -121,6 +121,13 @@
 // decoder is recovered and reported as a malformed file. Token lists read
 // by LoadTokenList report the line of any malformed entry.
 //
+// A corpus path is a regular file or a directory (all regular files at any
+// depth, in lexical order; names starting with "." skipped; symlinks to
+// directories not followed). Devices, FIFOs and sockets are refused before
+// they are opened, so `--corpus /dev/urandom` or a named pipe never blocks;
+// a file whose first 64 KiB holds a NUL byte or more than 30% invalid UTF-8
+// or control characters is refused with ErrBinary.
+//
 // # Filters
 //
 // Filters select token ids before any computation (Vocab.Select), pair
