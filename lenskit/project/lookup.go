@@ -176,80 +176,108 @@ func (s *Space) lookupNeurons(opt LookupOptions, read bool) ([]NeuronHit, error)
 			sides = []Side{Gate, Up}
 		}
 	}
-	var units []unitEst
-	row := make([]float32, d)
-	for l := range a.Layers {
-		gain, err := s.mlpGain(l)
-		if err != nil {
-			return nil, err
-		}
-		z := base
-		if read && gain != nil {
-			// k·(g ⊙ e): scale the targets' rows instead of every key.
-			z = scaleRows(base, gain)
-		}
-		zn := colNorm(z)
-		best := make([]float64, a.DFF)
-		bound := make([]float64, a.DFF)
-		for i := range best {
-			best[i] = math.Inf(-1)
-		}
-		for r, side := range sides {
-			var w weights.Matrix
-			if read {
-				w, err = s.Model.FFKeys(l, r)
-			} else {
-				w, err = s.Model.FFValues(l)
-			}
-			if err != nil {
-				return nil, err
-			}
-			sc, err := s.Engine.MatMul(w, z)
-			if err != nil {
-				return nil, err
-			}
-			for i := range a.DFF {
-				n := norm64(w.RowInto(row, i))
-				if math.IsNaN(n) || math.IsInf(n, 0) {
-					return nil, fmt.Errorf("project: neuron %v: %w: its %v direction holds NaN or ±Inf", NeuronID{l, i}, ErrNonFinite, side)
+	// Layers are screened on all cores. Each keeps the units that can be
+	// among its own k best — a superset of its units among the global k
+	// best, since the global k-th lower bound is at least the layer's —
+	// with copies of their directions, for the exact rescoring.
+	type kept struct {
+		u    unitEst
+		dirs [][]float32 // per side, as the view reads it
+	}
+	perLayer := make([][]kept, a.Layers)
+	errs := make([]error, a.Layers)
+	parallelRows(a.Layers, 1, func(llo, lhi int) {
+		row := make([]float32, d)
+		for l := llo; l < lhi; l++ {
+			perLayer[l], errs[l] = func() ([]kept, error) {
+				gain, err := s.mlpGain(l)
+				if err != nil {
+					return nil, err
 				}
-				for j := range m {
-					x := float64(sc.Data[i*m+j])
-					if math.IsNaN(x) || math.IsInf(x, 0) {
-						return nil, fmt.Errorf("project: neuron %v: %w: its %v direction's product with token %d overflows float32", NeuronID{l, i}, ErrNonFinite, side, opt.Targets[j])
+				z := base
+				if read && gain != nil {
+					// k·(g ⊙ e): scale the targets' rows instead of every key.
+					z = scaleRows(base, gain)
+				}
+				zn := colNorm(z)
+				best := make([]float64, a.DFF)
+				bound := make([]float64, a.DFF)
+				for i := range best {
+					best[i] = math.Inf(-1)
+				}
+				mats := make([]weights.Matrix, len(sides))
+				for r, side := range sides {
+					var w weights.Matrix
+					if read {
+						w, err = s.Model.FFKeys(l, r)
+					} else {
+						w, err = s.Model.FFValues(l)
 					}
-					best[i] = math.Max(best[i], x)
+					if err != nil {
+						return nil, err
+					}
+					mats[r] = w
+					sc, err := s.mulNarrow(w, z)
+					if err != nil {
+						return nil, err
+					}
+					for i := range a.DFF {
+						n := norm64(w.RowInto(row, i))
+						if math.IsNaN(n) || math.IsInf(n, 0) {
+							return nil, fmt.Errorf("project: neuron %v: %w: its %v direction holds NaN or ±Inf", NeuronID{l, i}, ErrNonFinite, side)
+						}
+						for j := range m {
+							x := float64(sc.Data[i*m+j])
+							if math.IsNaN(x) || math.IsInf(x, 0) {
+								return nil, fmt.Errorf("project: neuron %v: %w: its %v direction's product with token %d overflows float32", NeuronID{l, i}, ErrNonFinite, side, opt.Targets[j])
+							}
+							best[i] = math.Max(best[i], x)
+						}
+						bound[i] = math.Max(bound[i], c*n*zn)
+					}
 				}
-				bound[i] = math.Max(bound[i], c*n*zn)
-			}
+				units := make([]unitEst, a.DFF)
+				for i := range a.DFF {
+					units[i] = unitEst{layer: l, index: i, est: best[i], err: bound[i]}
+				}
+				var out []kept
+				for _, u := range topUnits(units, opt.K) {
+					kp := kept{u: u}
+					for r := range sides {
+						dir := mats[r].RowInto(make([]float32, d), u.index)
+						if read && gain != nil {
+							dir = mulVec(dir, gain)
+						}
+						if !read {
+							dir = s.uDirection(dir)
+						}
+						kp.dirs = append(kp.dirs, dir)
+					}
+					out = append(out, kp)
+				}
+				return out, nil
+			}()
 		}
-		for i := range a.DFF {
-			units = append(units, unitEst{layer: l, index: i, est: best[i], err: bound[i]})
+	})
+	var units []unitEst
+	dirsOf := map[[2]int][][]float32{}
+	for l := range a.Layers {
+		if errs[l] != nil {
+			return nil, errs[l]
+		}
+		for _, kp := range perLayer[l] {
+			units = append(units, kp.u)
+			dirsOf[[2]int{kp.u.layer, kp.u.index}] = kp.dirs
 		}
 	}
 	var hits []NeuronHit
 	for _, un := range topUnits(units, opt.K) {
 		hit := NeuronHit{Neuron: NeuronID{un.layer, un.index}}
 		bestExact := math.Inf(-1)
-		gain, err := s.mlpGain(un.layer)
-		if err != nil {
-			return nil, err
-		}
 		for r, side := range sides {
-			var dir []float32
+			dir := dirsOf[[2]int{un.layer, un.index}][r]
 			shift := 0.0
-			if read {
-				if dir, err = s.Model.FFKey(un.layer, r, un.index); err != nil {
-					return nil, err
-				}
-				if gain != nil {
-					dir = mulVec(dir, gain)
-				}
-			} else {
-				if dir, err = s.Model.FFValue(un.layer, un.index); err != nil {
-					return nil, err
-				}
-				dir = s.uDirection(dir)
+			if !read {
 				shift = s.uShift(dir)
 			}
 			for _, t := range opt.Targets {
@@ -494,55 +522,67 @@ func gatherRows(m weights.Matrix, ids []int) weights.Matrix {
 func (s *Space) headDirections(zs [][]float64) ([][]float64, error) {
 	a := s.Model.Arch()
 	d, dh, m := a.DModel, a.DHead, len(zs)
-	out := make([][]float64, 0, a.Layers*a.Heads*m)
+	out := make([][]float64, a.Layers*a.Heads*m)
+	errs := make([]error, a.Layers*a.Heads)
+	gains := make([][]float32, a.Layers)
 	for l := range a.Layers {
-		var gain []float32
 		if s.Proc.FoldNorms {
 			n, ok, err := s.Model.Norm(weights.AttnNorm, l)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				gain = n.Gain
+				gains[l] = n.Gain
 			}
 		}
-		for h := range a.Heads {
-			wo, err := s.Model.WO(l, h)
-			if err != nil {
-				return nil, err
-			}
-			wv, err := s.Model.WV(l, a.KVGroup(h))
-			if err != nil {
-				return nil, err
-			}
-			if r := nonFiniteRow(wo); r >= 0 {
-				return nil, nonFinite(fmt.Sprintf("W_O of head %d.%d", l, h), r, "row")
-			}
-			if r := nonFiniteRow(wv); r >= 0 {
-				return nil, nonFinite(fmt.Sprintf("W_V of KV head %d.%d", l, a.KVGroup(h)), r, "row")
-			}
-			for j := range m {
-				y := make([]float64, dh)
-				for i := range dh {
-					var x float64
-					for k, zk := range zs[j] {
-						x += float64(wo.Data[i*d+k]) * zk
-					}
-					y[i] = x
+	}
+	parallelRows(a.Layers*a.Heads, 8, func(lo, hi int) {
+		for lh := lo; lh < hi; lh++ {
+			l, h := lh/a.Heads, lh%a.Heads
+			errs[lh] = func() error {
+				wo, err := s.Model.WO(l, h)
+				if err != nil {
+					return err
 				}
-				w := make([]float64, d)
-				for k := range d {
-					var x float64
-					for i, yi := range y {
-						x += float64(wv.Data[k*dh+i]) * yi
-					}
-					if gain != nil {
-						x *= float64(gain[k])
-					}
-					w[k] = x
+				wv, err := s.Model.WV(l, a.KVGroup(h))
+				if err != nil {
+					return err
 				}
-				out = append(out, w)
-			}
+				if r := nonFiniteRow(wo); r >= 0 {
+					return nonFinite(fmt.Sprintf("W_O of head %d.%d", l, h), r, "row")
+				}
+				if r := nonFiniteRow(wv); r >= 0 {
+					return nonFinite(fmt.Sprintf("W_V of KV head %d.%d", l, a.KVGroup(h)), r, "row")
+				}
+				for j := range m {
+					y := make([]float64, dh)
+					for i := range dh {
+						var x float64
+						for k, zk := range zs[j] {
+							x += float64(wo.Data[i*d+k]) * zk
+						}
+						y[i] = x
+					}
+					w := make([]float64, d)
+					for k := range d {
+						var x float64
+						for i, yi := range y {
+							x += float64(wv.Data[k*dh+i]) * yi
+						}
+						if gains[l] != nil {
+							x *= float64(gains[l][k])
+						}
+						w[k] = x
+					}
+					out[lh*m+j] = w
+				}
+				return nil
+			}()
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -609,4 +649,39 @@ func (s *Space) lookupHeadsScreened(opt LookupOptions, zs [][]float64) ([]HeadHi
 		return cmp.Compare(x.Head.Head, y.Head.Head)
 	})
 	return hits[:min(opt.K, len(hits))], nil
+}
+
+// mulNarrow returns w·z for a z of a few columns. On the CPU engine a
+// float32 w is multiplied two columns at a time by its streaming
+// two-direction GEMV (every row of w read once per pair), rather than by
+// the GEMM tile, which pads the columns to 64; the float32 rounding bound
+// of either is the same.
+func (s *Space) mulNarrow(w, z weights.Matrix) (weights.Matrix, error) {
+	_, cpu := s.Engine.(cpuEngine)
+	m := z.Cols
+	if !cpu || w.IsBF16() || m <= 2 {
+		return s.Engine.MatMul(w, z)
+	}
+	out := weights.NewMatrix(w.Rows, m)
+	pair := weights.NewMatrix(z.Rows, 2)
+	for j0 := 0; j0 < m; j0 += 2 {
+		for k := range z.Rows {
+			pair.Data[2*k] = z.Data[k*m+j0]
+			pair.Data[2*k+1] = 0
+			if j0+1 < m {
+				pair.Data[2*k+1] = z.Data[k*m+j0+1]
+			}
+		}
+		p, err := s.Engine.MatMul(w, pair)
+		if err != nil {
+			return weights.Matrix{}, err
+		}
+		for i := range w.Rows {
+			out.Data[i*m+j0] = p.Data[2*i]
+			if j0+1 < m {
+				out.Data[i*m+j0+1] = p.Data[2*i+1]
+			}
+		}
+	}
+	return out, nil
 }

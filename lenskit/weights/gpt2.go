@@ -175,13 +175,7 @@ func (g *gpt2) positions() (Matrix, bool, error) {
 
 // ffKeys transposes c_fc (d × d_ff, Conv1D) into lenskit's neuron-major
 // layout: a fresh copy, since no file stores it that way.
-func (g *gpt2) ffKeys(l, _ int) (Matrix, error) {
-	w, err := matrixOf(g.cFc[l])
-	if err != nil {
-		return Matrix{}, err
-	}
-	return w.T(), nil
-}
+func (g *gpt2) ffKeys(l, _ int) (Matrix, error) { return transposeLarge(g.cFc[l]) }
 
 func (g *gpt2) ffValues(l int) (Matrix, error) { return largeMatrixOf(g.mlpOut[l]) }
 
