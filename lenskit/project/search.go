@@ -67,8 +67,9 @@ const boundCoords = 4
 type side struct {
 	n, panels, panelRows int
 	h                    int
-	orig                 []int32   // sorted position → vocabulary id
-	exact                []float32 // gathered float32 rows (sorted order), n × h, for exact rescoring
+	orig                 []int32        // sorted position → vocabulary id
+	src                  weights.Matrix // the factor itself: rows orig[i], times sign, are rescored exactly
+	sign                 float64
 	scale                []float64 // int8 scale per sorted position (0 for padding)
 	norm                 []float64 // |x| of the unrotated row
 	normR                []float64 // |x'| of the rotated row
@@ -270,8 +271,8 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 	kq := (h + 3) / 4
 	s := &side{
 		n: n, panels: panels, panelRows: panelRows, h: h,
-		orig:   make([]int32, n),
-		exact:  make([]float32, n*h),
+		orig: make([]int32, n),
+		src:  x, sign: float64(sign),
 		scale:  make([]float64, np),
 		norm:   make([]float64, np),
 		normR:  make([]float64, np),
@@ -292,7 +293,6 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 	maxAbs := make([]float64, n)
 	for pos, src := range order {
 		s.orig[pos] = int32(ids[src])
-		copy(s.exact[pos*h:(pos+1)*h], g[int(src)*h:(int(src)+1)*h])
 		r := rot[int(src)*rotW : int(src)*rotW+h]
 		s.norm[pos] = norm64(g[int(src)*h : (int(src)+1)*h])
 		s.normR[pos] = normR[src]
@@ -472,9 +472,9 @@ func raise(theta *atomic.Uint64, t float64) {
 
 // score is the exact score of sorted row i and sorted column j.
 func (s *searcher) score(i, j int) cand {
-	h := s.h
 	return cand{
-		score: dot64(s.A.exact[i*h:(i+1)*h], s.B.exact[j*h:(j+1)*h]),
+		// A side negated for a bottom search: −a·b is exactly −(a·b).
+		score: s.A.sign * dot64(s.A.src.Row(int(s.A.orig[i])), s.B.src.Row(int(s.B.orig[j]))),
 		src:   s.A.orig[i], tgt: s.B.orig[j],
 	}
 }
