@@ -227,20 +227,24 @@ func quantiseVocab(m weights.Matrix, ids []int) *qvocab {
 
 // screenState is one panel of 32 directions during a screening.
 type screenState struct {
-	top, bot      [kernel.I8Cols]topHeap
-	thTop, thBot  [kernel.I8Cols]float64 // k-th best exact score (top), of −score (bottom)
-	center        [kernel.I8Cols]float32
-	momF          [4 * kernel.I8Cols]float32
-	mom           [4][kernel.I8Cols]float64
-	candidates    int64
-	flaggedTiles  int64
-	computedTiles int64
+	top, bot     [kernel.I8Cols]topHeap
+	thTop, thBot [kernel.I8Cols]float64 // k-th best exact score (top), of −score (bottom)
+	// The pilot's guesses: lower bounds of the exact scores of a few
+	// tokens, used as thresholds from the start (verified at the end).
+	guessTop, guessBot [kernel.I8Cols]float64
+	center             [kernel.I8Cols]float32
+	momF               [4 * kernel.I8Cols]float32
+	mom                [4][kernel.I8Cols]float64
+	candidates         int64
+	flaggedTiles       int64
+	computedTiles      int64
 }
 
 // screenResult is the outcome of a screening.
 type screenResult struct {
 	cols       [][2][]Token   // per direction: top k of score, top k of −score (scored as −score)
 	best       []float64      // per direction: the best exact score in float64 (−Inf when none)
+	redone     int            // directions screened again because the pilot's guess failed
 	moments    []scoreMoments // per direction, when asked
 	candidates int64          // entries rescored exactly
 }
@@ -264,6 +268,8 @@ type screenOpts struct {
 	exact [][]float64
 	// skip drops (token, direction) pairs from the results.
 	skip func(id, j int) bool
+	// noPilot turns the pilot guess off (see screen).
+	noPilot bool
 }
 
 func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*screenResult, error) {
@@ -317,6 +323,17 @@ func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*scre
 	}
 	aPanel := kernel.I8Rows * 4 * kq
 	const blockPanels = 48 // token panels per block: 576 rows of int8 stay in L2
+	// The pilot. A direction's threshold starts at −∞ and climbs as its
+	// heap fills, and most rescoring happens on the way up. So every 8th
+	// token panel is screened first, its estimates turned into lower
+	// bounds of exact scores (estimate − bound), and the pilotRank-th best
+	// of them used as a threshold from the start. That is a guess, not a
+	// bound on the k-th best score: it is verified at the end (the heap is
+	// full and its worst entry reaches the guess, so every token the guess
+	// left out scored below the k-th best), and a direction whose guess
+	// fails is screened again without one.
+	const pilotStride, pilotRank = 8, 6
+	pilot := !o.noPilot && qv.panels >= 4*pilotStride && k > 0 && k*pilotStride/2 < qv.n
 	parallelRows(dpanels, (dpanels+workers-1)/workers, func(plo, phi int) {
 		var out [kernel.I8Rows * kernel.I8Cols]int32
 		var corr [kernel.I8Rows]int32
@@ -332,6 +349,60 @@ func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*scre
 				}
 			}
 			states[q] = st
+			if !pilot {
+				for c := range kernel.I8Cols {
+					st.guessTop[c], st.guessBot[c] = math.Inf(-1), math.Inf(-1)
+				}
+				continue
+			}
+			var tops, bots [kernel.I8Cols][pilotRank]float64 // ascending: [0] is the smallest kept
+			for c := range kernel.I8Cols {
+				for r := range pilotRank {
+					tops[c][r], bots[c][r] = math.Inf(-1), math.Inf(-1)
+				}
+			}
+			keep := func(a *[pilotRank]float64, x float64) {
+				if x <= a[0] {
+					return
+				}
+				i := 0
+				for i+1 < pilotRank && a[i+1] < x {
+					a[i] = a[i+1]
+					i++
+				}
+				a[i] = x
+			}
+			bq := packed[q*bPanel : (q+1)*bPanel]
+			for p := 0; p < qv.panels; p += pilotStride {
+				copy(corr[:], qv.corr[p*kernel.I8Rows:(p+1)*kernel.I8Rows])
+				kernel.DotI8(qv.packed[p*aPanel:(p+1)*aPanel], bq, kq, &corr, &out)
+				sA := qv.scale[p]
+				for r := range kernel.I8Rows {
+					i := p*kernel.I8Rows + r
+					if i >= qv.n {
+						break
+					}
+					for c := range kernel.I8Cols {
+						j := q*kernel.I8Cols + c
+						if j >= nd {
+							break
+						}
+						if o.skip != nil && o.skip(qv.ids[i], j) {
+							continue
+						}
+						est := float64(out[r*kernel.I8Cols+c])*sA*sB[j] - shifts[j]
+						e := qv.qerr[i]*normB[j] + (qv.norm[i]+qv.qerr[i])*qerrB[j] + 0x1p-22*qv.norm[i]*normB[j]
+						keep(&tops[c], est-e)
+						keep(&bots[c], -est-e)
+					}
+				}
+			}
+			for c := range kernel.I8Cols {
+				st.guessTop[c], st.guessBot[c] = tops[c][0], bots[c][0]
+				if o.topOnly {
+					st.guessBot[c] = math.Inf(-1)
+				}
+			}
 		}
 		for b0 := 0; b0 < qv.panels; b0 += blockPanels {
 			b1 := min(b0+blockPanels, qv.panels)
@@ -349,8 +420,8 @@ func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*scre
 						}
 						unit := sA * sB[j]
 						e := qv.pQerr[p]*normB[j] + (qv.pNorm[p]+qv.pQerr[p])*qerrB[j] + 0x1p-22*qv.pNorm[p]*normB[j]
-						hi[c] = intThreshold(st.thTop[c]+shifts[j]-e, unit, true)
-						lo[c] = intThreshold(shifts[j]-st.thBot[c]+e, unit, false)
+						hi[c] = intThreshold(max(st.thTop[c], st.guessTop[c])+shifts[j]-e, unit, true)
+						lo[c] = intThreshold(shifts[j]-max(st.thBot[c], st.guessBot[c])+e, unit, false)
 						if o.topOnly {
 							lo[c] = math.MinInt32
 						}
@@ -383,8 +454,8 @@ func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*scre
 							// The last term covers float64 rounding and, with
 							// float64 directions, |x − fl32(x)| ≤ 2⁻²⁴·|x|.
 							e := qv.qerr[i]*normB[j] + (qv.norm[i]+qv.qerr[i])*qerrB[j] + 0x1p-22*qv.norm[i]*normB[j]
-							needTop := est+e >= st.thTop[c]
-							needBot := !o.topOnly && -est+e >= st.thBot[c]
+							needTop := est+e >= max(st.thTop[c], st.guessTop[c])
+							needBot := !o.topOnly && -est+e >= max(st.thBot[c], st.guessBot[c])
 							if !needTop && !needBot {
 								continue
 							}
@@ -431,11 +502,57 @@ func screen(qv *qvocab, dirs [][]float32, shifts []float64, o screenOpts) (*scre
 			}
 		}
 	})
+	// Verify the pilot's guesses; screen the directions whose guess failed
+	// again, without one.
+	var redo []int
+	for q, st := range states {
+		for c := range kernel.I8Cols {
+			j := q*kernel.I8Cols + c
+			if j >= nd {
+				continue
+			}
+			okTop := math.IsInf(st.guessTop[c], -1) || (st.top[c].full() && st.top[c].worst().score >= st.guessTop[c])
+			okBot := math.IsInf(st.guessBot[c], -1) || (st.bot[c].full() && st.bot[c].worst().score >= st.guessBot[c])
+			if !okTop || !okBot {
+				redo = append(redo, j)
+			}
+		}
+	}
+	var again *screenResult
+	if len(redo) > 0 {
+		rd := make([][]float32, len(redo))
+		rs := make([]float64, len(redo))
+		var rx [][]float64
+		for i, j := range redo {
+			rd[i], rs[i] = dirs[j], shifts[j]
+			if o.exact != nil {
+				rx = append(rx, o.exact[j])
+			}
+		}
+		ro := o
+		ro.noPilot, ro.exact = true, rx
+		if o.skip != nil {
+			ro.skip = func(id, i int) bool { return o.skip(id, redo[i]) }
+		}
+		var err error
+		if again, err = screen(qv, rd, rs, ro); err != nil {
+			return nil, err
+		}
+		res.redone = len(redo)
+		res.candidates += again.candidates
+	}
 	for q, st := range states {
 		res.candidates += st.candidates
 		for c := range kernel.I8Cols {
 			j := q*kernel.I8Cols + c
 			if j >= nd {
+				continue
+			}
+			if i, ok := slices.BinarySearch(redo, j); ok {
+				res.cols[j], res.best[j] = again.cols[i], again.best[i]
+				if withMoments {
+					res.moments[j] = again.moments[i]
+				}
 				continue
 			}
 			top := slices.Clone(st.top[c].h)

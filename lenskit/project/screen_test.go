@@ -153,3 +153,53 @@ func TestScreenNonFinite(t *testing.T) {
 		t.Fatalf("NaN row: %v", err)
 	}
 }
+
+// TestScreenPilot: on a vocabulary large enough for the pilot guess, the
+// screened columns equal the float32 path's; with a few huge tokens all in
+// pilot panels the guess overshoots the k-th best score, is caught by the
+// verification, and those directions are screened again — still exact.
+func TestScreenPilot(t *testing.T) {
+	withScreen(t, func() {
+		shape := synth.Shape{Layers: 1, Heads: 1, DModel: 16, DFF: 40, Vocab: 3000, Positions: 8}
+		for _, huge := range []bool{false, true} {
+			fill := func(name string, sh []int, dst []float32) {
+				if name != "wte.weight" || !huge {
+					return
+				}
+				for _, p := range []int{0, 16, 32} { // pilot panels: tokens 12p … 12p+11
+					for tok := 12 * p; tok < 12*p+12; tok++ {
+						for k := range shape.DModel {
+							dst[tok*shape.DModel+k] *= 10
+						}
+					}
+				}
+			}
+			sp := synthSpace(t, synth.Options{Shape: shape, Seed: 3, Fill: fill})
+			got, _, err := sp.NeuronScan(0, NeuronOptions{K: 50})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, _ := sp.Model.FFKeys(0, 0)
+			dirs := make([][]float32, keys.Rows)
+			for i := range dirs {
+				dirs[i] = keys.Row(i)
+			}
+			res, err := screenDirections(quantised(sp.WE, nil), dirs, make([]float64, len(dirs)), 50, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if huge && res.redone == 0 {
+				t.Error("the planted tokens did not defeat the pilot's guess: the verification path is untested")
+			}
+			screenMin = math.MaxInt
+			want, _ := sp.Neurons(0, NeuronOptions{K: 50})
+			screenMin = 0
+			for i := range want {
+				if !sameColumns(got[i].Columns, want[i].Columns) {
+					t.Fatalf("huge=%v neuron %d: screened columns differ from the float32 path", huge, i)
+				}
+			}
+			t.Logf("huge=%v: %d candidates, %d directions screened again", huge, res.candidates, res.redone)
+		}
+	})
+}
