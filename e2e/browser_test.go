@@ -36,6 +36,8 @@ var browserRuns = []browserRun{
 	{Notebook: "02-attention-heads.ipynb", ChartCell: "heatmap", Title: "(source × target)"},
 	// Issue 5: the notes map — heads coloured by which views carry a note.
 	{Notebook: "03-annotating.ipynb", ChartCell: "map", Title: "Labelled heads of"},
+	// Issue 10: the logit lens of a Polish sentence, layer × position.
+	{Notebook: "06-on-text.ipynb", ChartCell: "lens", Title: "logit lens of"},
 }
 
 type browserRun struct {
