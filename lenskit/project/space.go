@@ -375,21 +375,27 @@ func (s *Space) view(kind Kind, layer, head, delta int) (*HeadView, error) {
 	v = &HeadView{Head: HeadID{layer, head}, Kind: kind, KV: g, GQA: a.KVHeads != a.Heads, Offset: delta,
 		Processing: s.Proc.String(), A: fa, B: fb, engine: s.Engine}
 	s.mu.Lock()
-	if len(s.heads) >= maxCachedHeads {
-		clear(s.heads) // a whole-model scan must not keep every view alive
+	// A whole-model scan must not keep every view alive, nor a model with a
+	// large vocabulary more than a few: views hold their factors.
+	if len(s.heads) >= maxCachedHeads || factorBytes(fa)+factorBytes(fb) > cacheBudget/maxCachedHeads {
+		clear(s.heads)
 	}
 	s.heads[key] = v
 	s.mu.Unlock()
 	return v, nil
 }
 
-// maxCachedHeads bounds the head views a Space keeps, maxCachedFactors the
-// factors (each Vocab × d_head: 26 MB for GPT-2 medium, 66 MB for Llama 3
-// 8B).
+// maxCachedHeads bounds the head views a Space keeps, maxCachedFactors and
+// cacheBudget the factors (each Vocab × d_head: 13 MB for GPT-2 medium, 66 MB
+// for Llama 3 8B, so the budget keeps eight of the first and three of the
+// second).
 const (
 	maxCachedHeads   = 4
 	maxCachedFactors = 8
+	cacheBudget      = 256 << 20
 )
+
+func factorBytes(m weights.Matrix) int { return 4 * m.Rows * m.Cols }
 
 // factor returns one factor of a head view, computing it at most once while
 // it stays cached: 'v' W_E·W_V and 'k' W_E·W_K of a KV head (normalised for
@@ -408,7 +414,12 @@ func (s *Space) factor(key factorKey) (weights.Matrix, error) {
 	}
 	s.mu.Lock()
 	if _, ok := s.factors[key]; !ok {
-		if len(s.order) >= maxCachedFactors {
+		total := factorBytes(f)
+		for _, k := range s.order {
+			total += factorBytes(s.factors[k])
+		}
+		for len(s.order) > 0 && (len(s.order) >= maxCachedFactors || total > cacheBudget) {
+			total -= factorBytes(s.factors[s.order[0]])
 			delete(s.factors, s.order[0])
 			s.order = s.order[1:]
 		}
