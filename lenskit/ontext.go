@@ -46,7 +46,8 @@ func (s *textState) close() {
 
 // Forward returns the model's forward pass, uploading the weights to the
 // GoMLX backend on first use ($GOMLX_BACKEND when set, else XLA CUDA when a
-// PJRT CUDA plugin and a GPU are present, else the pure-Go backend).
+// PJRT CUDA plugin and a GPU are present, else the pure-Go backend, with the
+// logit lens's vocabulary product on the model's projection engine).
 func (m *Model) Forward() (*forward.Model, error) {
 	if m.err != nil {
 		return nil, m.err
@@ -58,7 +59,9 @@ func (m *Model) Forward() (*forward.Model, error) {
 		return nil, errors.New("lenskit: the model is closed")
 	}
 	if s.fwd == nil && s.err == nil {
-		s.fwd, s.err = forward.New(m.Weights, "")
+		// On the pure-Go backend the lens's vocabulary product runs on the
+		// model's projection engine (lenskit's CPU engine by default).
+		s.fwd, s.err = forward.New(m.Weights, "", forward.WithLensProduct(m.Space.Engine))
 	}
 	return s.fwd, s.err
 }

@@ -56,7 +56,7 @@ func (b *bench) onText(medium *lenskit.Model) {
 // lens measures one model's logit lens and forward throughput.
 func (b *bench) lens(m *lenskit.Model, name, backend, target string) error {
 	t0 := time.Now()
-	f, err := forward.New(m.Weights, backend)
+	f, err := forward.New(m.Weights, backend, forward.WithLensProduct(m.Space.Engine))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"lenskit.dev/internal/benchdata"
 	"lenskit.dev/lenskit/checkpoint"
+	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/weights"
 )
 
@@ -20,8 +21,10 @@ func benchLens(b *testing.B, f *Model) {
 	}
 	first := time.Since(t0)
 	_, compile := f.Stats()
-	b.ReportMetric(float64(compile.Milliseconds()), "compile-ms")
-	b.ReportMetric(float64(first.Milliseconds()), "first-ms")
+	defer func() {
+		b.ReportMetric(float64(compile.Milliseconds()), "compile-ms")
+		b.ReportMetric(float64(first.Milliseconds()), "first-ms")
+	}()
 	b.ResetTimer()
 	for b.Loop() {
 		tr, err := f.Run([][]int{ids}, Want{Lens: true})
@@ -37,8 +40,16 @@ func benchLens(b *testing.B, f *Model) {
 func BenchmarkLogitLens32(b *testing.B) {
 	for _, name := range []string{"tiny-pl-gpt2", "tiny-pl-llama"} {
 		b.Run(name, func(b *testing.B) {
-			_, f := embeddedModel(b, name)
+			w, f := embeddedModel(b, name)
 			benchLens(b, f)
+			b.Run("cpu-product", func(b *testing.B) {
+				h, err := New(w, "go", WithLensProduct(project.CPU()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer h.Close()
+				benchLens(b, h)
+			})
 		})
 	}
 }
@@ -63,12 +74,19 @@ func BenchmarkLogitLens32Medium(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	f, err := New(w, "go")
-	if err != nil {
-		b.Fatal(err)
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{{"graph", nil}, {"cpu-product", []Option{WithLensProduct(project.CPU())}}} {
+		b.Run(c.name, func(b *testing.B) {
+			f, err := New(w, "go", c.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			benchLens(b, f)
+		})
 	}
-	defer f.Close()
-	benchLens(b, f)
 }
 
 // BenchmarkForward measures forward throughput (tokens/s) on a batch of 8

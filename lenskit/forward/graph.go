@@ -46,6 +46,7 @@ const (
 	outMLP                   // [B, T, DFF] one per layer asked
 	outLogits                // [B, T, V]
 	outLens                  // [R, B, T, V] logits of every residual row
+	outLensY                 // [R, B, T, d] every residual row after the final norm (the host computes the logits)
 )
 
 // output is one output node's meaning.
@@ -183,7 +184,11 @@ func (m *Model) build(g *Graph, k graphKey, rot []int, tables int) *builder {
 	if want.Lens {
 		// Every row at once: [R, B, T, d] through the final norm (each
 		// position of each row with its own statistics) and W_U.
-		bd.emit(bd.unembed(Stack(rows, 0)), output{outLens, 0})
+		if m.product != nil {
+			bd.emit(bd.norm(Stack(rows, 0), "final"), output{outLensY, 0})
+		} else {
+			bd.emit(bd.unembed(Stack(rows, 0)), output{outLens, 0})
+		}
 	}
 	return bd
 }

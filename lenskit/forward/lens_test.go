@@ -7,6 +7,7 @@ import (
 
 	"lenskit.dev/lenskit/checkpoint"
 	"lenskit.dev/lenskit/checkpoint/synth"
+	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/weights"
 )
 
@@ -275,4 +276,97 @@ func TestRowNames(t *testing.T) {
 	if s := strings.Join(got, " "); s != "embed L0.attn L0.mlp L1.attn L1.mlp" {
 		t.Errorf("row names %s", s)
 	}
+}
+
+// TestLensHostProduct: with the vocabulary product on lenskit's CPU engine
+// the lens equals the graph's own, on a plain and on a softcapped,
+// BF16-stored model.
+func TestLensHostProduct(t *testing.T) {
+	check := func(t *testing.T, w *weights.Model, ids []int) {
+		plain, err := New(w, "go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		host, err := New(w, "go", WithLensProduct(project.CPU()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer host.Close()
+		a, err := plain.Run([][]int{ids, ids[:5]}, Want{Lens: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := host.Run([][]int{ids, ids[:5]}, Want{Lens: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0].LensLogits != nil {
+			t.Fatal("the host product's logits were transposed")
+		}
+		var buf []float32
+		for p := range a {
+			for r := range a[p].LensLogits {
+				for pos := range a[p].T {
+					ref := [][]float64{{}}
+					for _, v := range a[p].LensRow(r, pos, nil) {
+						ref[0] = append(ref[0], float64(v))
+					}
+					buf = b[p].LensRow(r, pos, buf[:0:cap(buf)])
+					if e := relErr(buf, ref); e > 1e-5 {
+						t.Errorf("prompt %d row %s position %d: host product differs by %.3g", p, RowName(r), pos, e)
+					}
+				}
+			}
+			// Both readouts agree.
+			la, err := ReadLens(a[p], 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb, err := ReadLens(b[p], 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r := range la.Cells {
+				for pos := range la.Cells[r] {
+					x, y := la.Cells[r][pos], lb.Cells[r][pos]
+					if x.NextRank != y.NextRank || math.Abs(x.Entropy-y.Entropy) > 1e-4 || math.Abs(x.KL-y.KL) > 1e-4 || math.Abs(x.NextP-y.NextP) > 1e-5 {
+						t.Errorf("prompt %d row %s position %d: graph %+v, host %+v", p, RowName(r), pos, x, y)
+					}
+					for q := range x.Top {
+						// Near-ties (closer than the engines' rounding) may swap.
+						tie := (q > 0 && x.Top[q-1].P-x.Top[q].P < 1e-5) || (q+1 < len(x.Top) && x.Top[q].P-x.Top[q+1].P < 1e-5)
+						if (x.Top[q].ID != y.Top[q].ID && !tie) || math.Abs(x.Top[q].P-y.Top[q].P) > 1e-5 {
+							t.Errorf("prompt %d row %s position %d: top %v vs %v", p, RowName(r), pos, x.Top, y.Top)
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Run("tiny-pl-gpt2", func(t *testing.T) {
+		w, _ := embeddedModel(t, "tiny-pl-gpt2")
+		check(t, w, randomIDs(40, 13, w.Arch().Vocab))
+	})
+	t.Run("gemma2-bf16", func(t *testing.T) {
+		o := synth.FamilyOptions{ModelType: "gemma2", Layers: 2, Heads: 2, DModel: 32, DHead: 16, DFF: 48, Vocab: 96, Seed: 41, DType: checkpoint.BF16}
+		dir := t.TempDir()
+		if _, err := synth.WriteFamily(dir, o); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := checkpoint.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := weights.FromCheckpoint(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if w.Arch().FinalSoftcap == 0 {
+			t.Fatal("want a softcapped model")
+		}
+		check(t, w, randomIDs(41, 13, 96))
+	})
 }

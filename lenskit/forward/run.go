@@ -3,6 +3,9 @@ package forward
 import (
 	"errors"
 	"fmt"
+	"math"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -12,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"lenskit.dev/lenskit/internal/gomlxbackend"
+	"lenskit.dev/lenskit/weights"
 )
 
 // Trace is what one run saw of one prompt. Slices a run was not asked for
@@ -42,8 +46,11 @@ type Trace struct {
 	// LensLogits[r] is residual row r read through the final norm (its
 	// own statistics at every position) and W_U (and any final softcap),
 	// T × vocab: the last row is the model's own logits. ReadLens turns
-	// them into distributions.
+	// them into distributions. When the vocabulary product ran on the host
+	// (WithLensProduct) the logits stay in that product's layout and
+	// LensLogits is nil: read them with LensRow.
 	LensLogits [][]float32
+	lensCols   *lensColumns
 
 	keep []*tensors.Tensor // the output buffers the slices alias (see exec)
 }
@@ -161,6 +168,9 @@ func (m *Model) Run(prompts [][]int, want Want) ([]*Trace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward: %s: batch of %d × %d tokens: %w", m.w.Name(), B, T, err)
 	}
+	if err := m.hostLens(plan, outs); err != nil {
+		return nil, fmt.Errorf("forward: %s: logit lens: %w", m.w.Name(), err)
+	}
 	traces := m.split(prompts, T, want, plan, outs)
 	for _, tr := range traces {
 		tr.keep = keep
@@ -257,6 +267,101 @@ func finalizeAll(ts []*tensors.Tensor) {
 	for _, t := range ts {
 		_ = t.FinalizeAll()
 	}
+}
+
+// hostLens replaces the normalised residual rows of a run made with a
+// lens product by their logits: W_U·Yᵀ on the host engine, V × N with N
+// the rows of every position in [R, B, T] order, kept in that layout (a
+// transpose of a vocabulary-sized lens cost as much as reading it),
+// softcapped when the model caps its logits.
+func (m *Model) hostLens(plan []output, outs [][]float32) error {
+	for i, o := range plan {
+		if o.kind != outLensY {
+			continue
+		}
+		d, V := m.a.DModel, m.a.Vocab
+		y := outs[i]
+		n := len(y) / d
+		yt := weights.NewMatrix(d, n)
+		transposeInto(yt.Data, y, n, d)
+		u, err := m.w.Unembedding()
+		if err != nil {
+			return err
+		}
+		prod, err := m.product.MatMul(u, yt)
+		if err != nil {
+			return err
+		}
+		if prod.Rows != V || prod.Cols != n || len(prod.Data) != V*n {
+			return fmt.Errorf("the lens product returned %v, want %d×%d", prod, V, n)
+		}
+		if c := m.a.FinalSoftcap; c > 0 {
+			for j, v := range prod.Data {
+				prod.Data[j] = float32(c * math.Tanh(float64(v)/c))
+			}
+		}
+		outs[i] = prod.Data
+	}
+	return nil
+}
+
+// transposeInto writes the transpose of src (rows × cols, row-major) into
+// dst (cols × rows), in 64 × 64 blocks on every core.
+func transposeInto(dst, src []float32, rows, cols int) {
+	const blk = 64
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r0 := range work {
+				r1 := min(r0+blk, rows)
+				for c0 := 0; c0 < cols; c0 += blk {
+					c1 := min(c0+blk, cols)
+					for r := r0; r < r1; r++ {
+						row := src[r*cols : (r+1)*cols]
+						for c := c0; c < c1; c++ {
+							dst[c*rows+r] = row[c]
+						}
+					}
+				}
+			}
+		}()
+	}
+	for r0 := 0; r0 < rows; r0 += blk {
+		work <- r0
+	}
+	close(work)
+	wg.Wait()
+}
+
+// lensColumns is a host-computed lens: logits V × n, column (r·B + b)·T + t
+// holding row r at position t of prompt b.
+type lensColumns struct {
+	data                []float32
+	n, vocab            int
+	rows, batch, seq, b int
+}
+
+func (c *lensColumns) col(r, t int) int { return (r*c.batch+c.b)*c.seq + t }
+
+// LensRow writes the logits of residual row r at position t (vocab
+// values) into dst and returns it, whichever layout the run produced.
+func (tr *Trace) LensRow(r, t int, dst []float32) []float32 {
+	if c := tr.lensCols; c != nil {
+		if cap(dst) < c.vocab {
+			dst = make([]float32, c.vocab)
+		}
+		dst = dst[:c.vocab]
+		j := c.col(r, t)
+		for v := range dst {
+			dst[v] = c.data[v*c.n+j]
+		}
+		return dst
+	}
+	V := len(tr.LensLogits[r]) / tr.T
+	return append(dst[:0], tr.LensLogits[r][t*V:(t+1)*V]...)
 }
 
 // embed builds the first residual on the host: W_E[id]·EmbedScale plus the
@@ -359,6 +464,9 @@ func (m *Model) split(prompts [][]int, T int, want Want, plan []output, outs [][
 				for r := range rows {
 					tr.LensLogits[r] = take(x[r*B*T*V:(r+1)*B*T*V], b, n, V)
 				}
+			case outLensY:
+				tr.LensLogits = nil
+				tr.lensCols = &lensColumns{data: x, n: rows * B * T, vocab: V, rows: rows, batch: B, seq: T, b: b}
 			}
 		}
 	}
