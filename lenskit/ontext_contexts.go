@@ -1,13 +1,11 @@
 package lenskit
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"lenskit.dev/lenskit/notes"
 	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/view"
+	"lenskit.dev/lenskit/vocab"
 )
 
 // A neuron's top contexts: where in a corpus it activates most. The model
@@ -288,47 +287,34 @@ func (r *ContextsResult) Show() { r.Table().Show() }
 
 // corpusLines is a corpus read into memory, one record per line.
 type corpusLines struct {
-	files []string   // base names
+	paths []string   // the files, as vocab.CorpusFiles expands the corpus
+	files []string   // their base names
 	lines [][]string // per file
 }
 
 // maxCorpusBytes bounds a corpus file read for contexts.
 const maxCorpusBytes = 1 << 30
 
-// readCorpus reads text files, refusing directories, non-regular files,
-// files over 1 GiB and binary files (a NUL byte in the first 64 KiB).
+// readCorpus reads a corpus as vocab reads one for token lists — regular
+// files, or directories of them; devices, FIFOs and binary files refused —
+// keeping every line for random access.
 func readCorpus(paths []string) (*corpusLines, error) {
+	files, err := vocab.CorpusFiles(paths)
+	if err != nil {
+		return nil, fmt.Errorf("lenskit: %w: %w", ErrCorpus, err)
+	}
 	c := &corpusLines{}
-	for _, p := range paths {
-		st, err := os.Stat(p)
+	for _, f := range files {
+		data, err := vocab.ReadCorpusFile(f.Path, maxCorpusBytes)
 		if err != nil {
-			return nil, fmt.Errorf("lenskit: corpus: %w", err)
-		}
-		switch {
-		case st.IsDir():
-			return nil, fmt.Errorf("lenskit: corpus %s: %w: it is a directory (give the text files in it)", p, ErrCorpus)
-		case !st.Mode().IsRegular():
-			return nil, fmt.Errorf("lenskit: corpus %s: %w: not a regular file (%v)", p, ErrCorpus, st.Mode().Type())
-		case st.Size() > maxCorpusBytes:
-			return nil, fmt.Errorf("lenskit: corpus %s: %w: %d bytes, more than the %d a scan reads", p, ErrCorpus, st.Size(), maxCorpusBytes)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("lenskit: corpus: %w", err)
-		}
-		data, err := io.ReadAll(io.LimitReader(f, maxCorpusBytes+1))
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("lenskit: corpus %s: %w", p, err)
-		}
-		if i := bytes.IndexByte(data[:min(len(data), 64<<10)], 0); i >= 0 {
-			return nil, fmt.Errorf("lenskit: corpus %s: %w: a NUL byte at offset %d (a binary file?)", p, ErrCorpus, i)
+			return nil, fmt.Errorf("lenskit: %w: %w", ErrCorpus, err)
 		}
 		lines := strings.Split(string(data), "\n")
 		for i, l := range lines {
 			lines[i] = strings.TrimSuffix(l, "\r")
 		}
-		c.files = append(c.files, filepath.Base(p))
+		c.paths = append(c.paths, f.Path)
+		c.files = append(c.files, filepath.Base(f.Path))
 		c.lines = append(c.lines, lines)
 	}
 	return c, nil
@@ -365,7 +351,7 @@ func (m *Model) layerScan(q *ContextsQuery, paths []string, corpus *corpusLines,
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "contexts v1\nmodel %s\nlayer %d\nsample %d %d %d %v\n", hash, q.layer, q.sample.Seed, q.sample.Tokens, q.sample.Window, q.sample.KeepFirst)
-	for _, p := range paths {
+	for _, p := range corpus.paths {
 		abs, _ := filepath.Abs(p)
 		st, err := os.Stat(abs)
 		if err != nil {

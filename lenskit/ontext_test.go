@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -327,11 +328,21 @@ func TestTopContexts(t *testing.T) {
 	if _, _, err := r.Finding(); err == nil {
 		t.Error("a finding of two neurons: no error")
 	}
+	// A directory is the corpus of its text files, as for token lists.
+	sub := filepath.Join(dir, "corpus")
+	os.Mkdir(sub, 0o755)
+	if b, err := os.ReadFile(corpus); err != nil || os.WriteFile(filepath.Join(sub, "small.txt"), b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	fromDir := m.TopContexts(0, 562, 463).Corpus(sub).Sample(lenskit.Sample{Seed: 3, Tokens: 1000, Window: 8}).Top(3)
+	if fromDir.Err() != nil || !slices.Equal(fromDir.Contexts[1], r.Contexts[1]) {
+		t.Errorf("a directory holding the same file: %v, %v vs %v", fromDir.Err(), fromDir.Contexts, r.Contexts)
+	}
 	// Bad corpora.
 	bin := filepath.Join(dir, "model.bin")
 	os.WriteFile(bin, []byte("abc\x00\x01\x02"), 0o644)
 	for _, tc := range []struct{ path, want string }{
-		{dir, "is a directory"},
+		{"/dev/null", "character device"},
 		{bin, "NUL byte"},
 		{filepath.Join(dir, "missing.txt"), "no such file"},
 	} {

@@ -424,6 +424,29 @@ func corpusOpenErr(path string, err error) error {
 	return &FileError{File: path, Err: err}
 }
 
+// ReadCorpusFile reads one corpus file (as CorpusFiles lists them) whole,
+// for callers that need random access to its lines (a neuron's top
+// contexts): a regular file only, at most limit bytes, refused as binary by
+// the same test CorpusTokens applies.
+func ReadCorpusFile(path string, limit int64) ([]byte, error) {
+	f, err := untrusted.Open(path)
+	if err != nil {
+		return nil, corpusOpenErr(path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, &FileError{File: path, Err: err}
+	}
+	if int64(len(data)) > limit {
+		return nil, fileErr(path, "", "more than the %d bytes read at once", limit)
+	}
+	if err := checkText(path, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
 // ErrBinary is wrapped by the error for a corpus file that is not text.
 var ErrBinary = errors.New("not a text file")
 
