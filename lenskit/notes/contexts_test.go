@@ -43,3 +43,30 @@ func TestContextsEvidenceRoundTrip(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+// Contexts from a file are checked like every other evidence list: a
+// non-finite activation, a line 0, or a corpus name with a control
+// character is refused, naming the fault.
+func TestContextsEvidenceChecked(t *testing.T) {
+	for _, tc := range []struct {
+		edit func(e *Evidence)
+		want string
+	}{
+		{func(e *Evidence) { e.Contexts[1].Activation = float32(nan()) }, "context 1: score NaN is not a finite number"},
+		{func(e *Evidence) { e.Contexts[0].Line = 0 }, "context 0: line 0"},
+		{func(e *Evidence) { e.Corpus = "pl\x1b[2J.txt" }, "corpus"},
+	} {
+		f := sampleFile()
+		n := &f.Notes[0]
+		n.Evidence = &Evidence{K: 2, Lenskit: "devel", Corpus: "pl.txt", Sample: "seed 1",
+			Contexts: []Context{{Line: 3, Token: 1, Text: "a ⟦b⟧", Activation: 2}, {Line: 4, Token: 0, Text: "⟦c⟧", Activation: 1}}}
+		tc.edit(n.Evidence)
+		data, err := f.Encode()
+		if err == nil {
+			_, err = Parse("test.json", data)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want an error containing %q, got %v", tc.want, err)
+		}
+	}
+}

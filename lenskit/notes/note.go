@@ -292,6 +292,12 @@ func (n *Note) normalize() {
 				e.Columns[s][i].Text = fix(e.Columns[s][i].Text)
 			}
 		}
+		e.Corpus, e.Sample = fix(e.Corpus), fix(e.Sample)
+		if len(e.Contexts) <= maxList {
+			for i := range e.Contexts {
+				e.Contexts[i].Text = fix(e.Contexts[i].Text)
+			}
+		}
 	}
 }
 
@@ -374,6 +380,26 @@ func (e *Evidence) check(m Model) error {
 		}
 		if err := checkScore(p.Score); err != nil {
 			return fmt.Errorf("pair %d: %v", i, err)
+		}
+	}
+	if err := checkLine("corpus", e.Corpus, 1000); err != nil {
+		return err
+	}
+	if err := checkLine("sample", e.Sample, 1000); err != nil {
+		return err
+	}
+	if len(e.Contexts) > maxList {
+		return fmt.Errorf("%d contexts, more than %d", len(e.Contexts), maxList)
+	}
+	for i, c := range e.Contexts {
+		if c.Line < 1 || c.Token < 0 {
+			return fmt.Errorf("context %d: line %d, token %d: want a line ≥ 1 and a token ≥ 0", i, c.Line, c.Token)
+		}
+		if !utf8.ValidString(c.Text) || len(c.Text) > 64<<10 {
+			return fmt.Errorf("context %d: text is not valid UTF-8 or over 64 KiB", i)
+		}
+		if err := checkScore(c.Activation); err != nil {
+			return fmt.Errorf("context %d: %w", i, err)
 		}
 	}
 	for s, col := range e.Columns {
