@@ -242,29 +242,68 @@ func roundF32(a dmat) dmat {
 func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign float32) *side {
 	h := x.Cols
 	n := len(ids)
-	// Gather rows (padded to a multiple of the GEMM tile) and rotate them.
-	pad6 := (n + kernel.F32Rows - 1) / kernel.F32Rows * kernel.F32Rows
-	g := make([]float32, pad6*h)
-	for i, id := range ids {
-		row := x.Row(id)
-		dst := g[i*h : (i+1)*h]
-		for k, v := range row {
-			dst[k] = v * sign
+	// Rotate the rows, with the sign folded into the rotation (negating a
+	// float32 is exact, so x·(−T) is −(x·T) bit for bit). When every row
+	// takes part in order (no filter) the factor is rotated in place of a
+	// gathered copy: a pass over it and a V × d_head allocation less.
+	if sign < 0 {
+		neg := newDmat(t.n, t.m)
+		for i := range t.n {
+			for j := range t.m {
+				neg.set(i, j, -t.at(i, j))
+			}
 		}
+		t = neg
 	}
-	rot := rotateRows(g, pad6, h, t)
+	var rot []float32
+	if isSeq(ids, x.Rows) {
+		rot = rotateRows(x.Data[:n*h], n, h, t)
+	} else {
+		g := make([]float32, n*h)
+		parallelRows(n, 4096, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				copy(g[i*h:(i+1)*h], x.Row(ids[i]))
+			}
+		})
+		rot = rotateRows(g, n, h, t)
+	}
 	rotW := (h + kernel.F32Cols - 1) / kernel.F32Cols * kernel.F32Cols
 
-	// Norms, then the sort by rotated norm (ties by position, for determinism).
-	normR := make([]float64, n)
-	for i := range n {
-		normR[i] = norm64(rot[i*rotW : i*rotW+h])
+	// Per-row quantities in row order (sequential reads, all cores), then
+	// the sort by rotated norm (ties by position, for determinism).
+	type rowStats struct {
+		norm, normR, maxAbs, resid float64
+		first                      [boundCoords]float64
 	}
+	st := make([]rowStats, n)
+	parallelRows(n, 2048, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := rot[i*rotW : i*rotW+h]
+			var all, res2, mx float64
+			for k, v := range r {
+				f := float64(v)
+				all += f * f
+				mx = max(mx, math.Abs(f))
+				if k < boundCoords {
+					st[i].first[k] = f
+				} else {
+					res2 += f * f
+				}
+			}
+			st[i].normR, st[i].maxAbs, st[i].resid = math.Sqrt(all), mx, math.Sqrt(res2)
+			st[i].norm = norm64(x.Row(ids[i]))
+		}
+	})
 	order := make([]int32, n)
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(normR[b], normR[a]) })
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(st[b].normR, st[a].normR); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 
 	panels := (n + panelRows - 1) / panelRows
 	np := panels * panelRows
@@ -288,73 +327,22 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 	if isA {
 		s.corr = make([]int32, np)
 	}
-	// First pass: everything but the quantisation, which needs the panel's
-	// common scale.
 	maxAbs := make([]float64, n)
 	for pos, src := range order {
+		r := &st[src]
 		s.orig[pos] = int32(ids[src])
-		r := rot[int(src)*rotW : int(src)*rotW+h]
-		s.norm[pos] = norm64(g[int(src)*h : (int(src)+1)*h])
-		s.normR[pos] = normR[src]
-		var res2 float64
-		for k, v := range r {
-			maxAbs[pos] = max(maxAbs[pos], math.Abs(float64(v)))
-			if k < boundCoords {
-				s.first[pos*boundCoords+k] = float64(v)
-			} else {
-				res2 += float64(v) * float64(v)
-			}
-		}
-		s.resid[pos] = math.Sqrt(res2)
+		s.norm[pos], s.normR[pos], s.resid[pos], maxAbs[pos] = r.norm, r.normR, r.resid, r.maxAbs
+		copy(s.first[pos*boundCoords:(pos+1)*boundCoords], r.first[:])
 	}
 	// All rows of a panel share one int8 scale, so that the tile's integer
 	// maximum bounds its scores without a scale mismatch; rows of a panel
 	// have similar norms (they are sorted), so little resolution is lost.
-	qrow := make([]int8, kq*4)
-	for p := range panels {
-		lo, hi := p*panelRows, min((p+1)*panelRows, n)
-		var mx float64
-		for pos := lo; pos < hi; pos++ {
-			mx = max(mx, maxAbs[pos])
+	parallelRows(panels, 64, func(p0, p1 int) {
+		qrow := make([]int8, kq*4)
+		for p := p0; p < p1; p++ {
+			quantizePanel(s, p, rot, rotW, order, maxAbs, qrow, isA)
 		}
-		sc := mx / 127
-		inv := 0.0
-		if sc > 0 {
-			inv = 1 / sc
-		}
-		for pos := lo; pos < hi; pos++ {
-			src := order[pos]
-			r := rot[int(src)*rotW : int(src)*rotW+h]
-			s.scale[pos] = sc
-			var e2 float64
-			var sum int32
-			clear(qrow)
-			for k, v := range r {
-				qv := int8(math.Round(float64(v) * inv)) // |v|·inv ≤ 127 (+ rounding)
-				qrow[k] = qv
-				sum += int32(qv)
-				d := float64(v) - sc*float64(qv)
-				e2 += d * d
-			}
-			s.qerr[pos] = math.Sqrt(e2)
-			if isA {
-				s.corr[pos] = 128 * sum
-			}
-			// Pack: row rr of panel p; each quad holds panelRows × 4 bytes.
-			rr := pos - lo
-			base := p * kq * panelRows * 4
-			for qd := range kq {
-				off := base + qd*panelRows*4 + rr*4
-				for j := range 4 {
-					if isA {
-						s.packed[off+j] = byte(qrow[qd*4+j])
-					} else {
-						s.packed[off+j] = byte(int(qrow[qd*4+j]) + 128)
-					}
-				}
-			}
-		}
-	}
+	})
 	// Padding rows of B must still read as value 0 (byte 128).
 	if !isA {
 		for pos := n; pos < np; pos++ {
@@ -389,26 +377,114 @@ func prepare(x weights.Matrix, ids []int, t dmat, panelRows int, isA bool, sign 
 	return s
 }
 
-// rotateRows returns x·t for x of n × h (n a multiple of kernel.F32Rows),
-// as n × W with W = h rounded up to kernel.F32Cols.
-func rotateRows(x []float32, n, h int, t dmat) []float32 {
-	w := (h + kernel.F32Cols - 1) / kernel.F32Cols * kernel.F32Cols
-	out := make([]float32, n*w)
-	packed := make([]float32, h*kernel.F32Cols)
-	for c0 := 0; c0 < w; c0 += kernel.F32Cols {
-		clear(packed)
-		for k := range h {
-			for c := range kernel.F32Cols {
-				if c0+c < t.m {
-					packed[k*kernel.F32Cols+c] = float32(t.at(k, c0+c))
+// quantizePanel quantises the rows of panel p (positions in sorted order)
+// to int8 with the panel's common scale and packs them for the kernel.
+// All rows of a panel share one scale, so that the tile's integer maximum
+// bounds its scores without a scale mismatch; rows of a panel have similar
+// norms (they are sorted), so little resolution is lost.
+func quantizePanel(s *side, p int, rot []float32, rotW int, order []int32, maxAbs []float64, qrow []int8, isA bool) {
+	h, panelRows, kq := s.h, s.panelRows, (s.h+3)/4
+	lo, hi := p*panelRows, min((p+1)*panelRows, s.n)
+	var mx float64
+	for pos := lo; pos < hi; pos++ {
+		mx = max(mx, maxAbs[pos])
+	}
+	sc := mx / 127
+	inv := 0.0
+	if sc > 0 {
+		inv = 1 / sc
+	}
+	for pos := lo; pos < hi; pos++ {
+		src := order[pos]
+		r := rot[int(src)*rotW : int(src)*rotW+h]
+		s.scale[pos] = sc
+		var e2 float64
+		var sum int32
+		clear(qrow)
+		for k, v := range r {
+			qv := int8(math.Round(float64(v) * inv)) // |v|·inv ≤ 127 (+ rounding)
+			qrow[k] = qv
+			sum += int32(qv)
+			d := float64(v) - sc*float64(qv)
+			e2 += d * d
+		}
+		s.qerr[pos] = math.Sqrt(e2)
+		if isA {
+			s.corr[pos] = 128 * sum
+		}
+		// Pack: row rr of panel p; each quad holds panelRows × 4 bytes.
+		rr := pos - lo
+		base := p * kq * panelRows * 4
+		for qd := range kq {
+			off := base + qd*panelRows*4 + rr*4
+			for j := range 4 {
+				if isA {
+					s.packed[off+j] = byte(qrow[qd*4+j])
+				} else {
+					s.packed[off+j] = byte(int(qrow[qd*4+j]) + 128)
 				}
 			}
 		}
-		for r := 0; r < n; r += kernel.F32Rows {
-			kernel.Sgemm(x[r*h:], h, packed, h, out[r*w+c0:], w)
+	}
+}
+
+// rotateRows returns x·t for x of n × h, as n × W with W = h rounded up to
+// kernel.F32Cols, on all cores. A last block of fewer than kernel.F32Rows
+// rows goes through a zero-padded copy.
+func rotateRows(x []float32, n, h int, t dmat) []float32 {
+	w := (h + kernel.F32Cols - 1) / kernel.F32Cols * kernel.F32Cols
+	out := make([]float32, n*w)
+	panels := w / kernel.F32Cols
+	packed := make([][]float32, panels)
+	for pi := range panels {
+		c0 := pi * kernel.F32Cols
+		packed[pi] = make([]float32, h*kernel.F32Cols)
+		for k := range h {
+			for c := range kernel.F32Cols {
+				if c0+c < t.m {
+					packed[pi][k*kernel.F32Cols+c] = float32(t.at(k, c0+c))
+				}
+			}
 		}
 	}
+	blocks := (n + kernel.F32Rows - 1) / kernel.F32Rows
+	parallelRows(blocks, 256, func(b0, b1 int) {
+		var tile []float32
+		for b := b0; b < b1; b++ {
+			r := b * kernel.F32Rows
+			for pi := range panels {
+				c0 := pi * kernel.F32Cols
+				if r+kernel.F32Rows <= n {
+					kernel.Sgemm(x[r*h:], h, packed[pi], h, out[r*w+c0:], w)
+					continue
+				}
+				// The tail: pad the rows, compute a whole tile, keep the real rows.
+				pad := make([]float32, kernel.F32Rows*h)
+				copy(pad, x[r*h:n*h])
+				if tile == nil {
+					tile = make([]float32, kernel.F32Rows*kernel.F32Cols)
+				}
+				kernel.Sgemm(pad, h, packed[pi], h, tile, kernel.F32Cols)
+				for i := 0; r+i < n; i++ {
+					copy(out[(r+i)*w+c0:(r+i)*w+c0+kernel.F32Cols], tile[i*kernel.F32Cols:(i+1)*kernel.F32Cols])
+				}
+			}
+		}
+	})
 	return out
+}
+
+// isSeq reports whether ids is 0, 1, …, n−1.
+func isSeq(ids []int, n int) bool {
+	if len(ids) != n {
+		return false
+	}
+	for i, id := range ids {
+		if id != i {
+			return false
+		}
+	}
+	return true
 }
 
 func norm64(v []float32) float64 {
