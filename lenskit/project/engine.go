@@ -121,9 +121,14 @@ func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
 				rows = pad
 			}
 			for p := range panels {
+				c0 := p * kernel.F32Cols
+				if m%kernel.F32Cols == 0 && r+kernel.F32Rows <= n {
+					// Whole tiles go straight to the output (no copy).
+					kernel.Sgemm(rows, lda, packed[p], d, out.Data[r*m+c0:], m)
+					continue
+				}
 				kernel.Sgemm(rows, lda, packed[p], d, tile, kernel.F32Cols)
 				for k := 0; k < kernel.F32Rows && r+k < hi; k++ {
-					c0 := p * kernel.F32Cols
 					copy(out.Data[(r+k)*m+c0:(r+k)*m+min(m, c0+kernel.F32Cols)], tile[k*kernel.F32Cols:])
 				}
 			}
