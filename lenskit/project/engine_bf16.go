@@ -108,14 +108,30 @@ func matMulBF16Tiles(x weights.Matrix, packed [][]uint16, out weights.Matrix) {
 	chunk := bf16ChunkRows
 	panels := len(packed)
 	kc := bf16BlockK(panels)
+	direct := m%tc == 0 // whole tiles accumulate straight into out
 	parallelRows(n, chunk, func(lo, hi int) {
 		tiles := (hi - lo + tr - 1) / tr
-		acc := make([]float32, tiles*panels*tr*tc)
+		var acc []float32
+		if !direct {
+			acc = make([]float32, tiles*panels*tr*tc)
+		}
 		var pad []uint16
+		var padAcc []float32
 		if (hi-lo)%tr != 0 {
 			// The last tile of the last chunk: zero rows after x's end.
 			pad = make([]uint16, tr*d)
 			copy(pad, x.BF16[(lo+(tiles-1)*tr)*d:hi*d])
+			padAcc = make([]float32, panels*tr*tc)
+		}
+		// dst is where tile t's panel p accumulates, with its row stride.
+		dst := func(t, p int) ([]float32, int) {
+			switch {
+			case t == tiles-1 && pad != nil:
+				return padAcc[p*tr*tc:], tc
+			case direct:
+				return out.Data[(lo+t*tr)*m+p*tc:], m
+			}
+			return acc[(t*panels+p)*tr*tc:], tc
 		}
 		for k0 := 0; k0 < d; k0 += kc {
 			kl := min(kc, d-k0)
@@ -125,14 +141,18 @@ func matMulBF16Tiles(x weights.Matrix, packed [][]uint16, out weights.Matrix) {
 					rows = pad
 				}
 				for p, b := range packed {
-					kernel.SgemmBF16(rows[k0:], d, b[k0*tc:], kl, acc[(t*panels+p)*tr*tc:], tc, k0 > 0)
+					o, ldo := dst(t, p)
+					kernel.SgemmBF16(rows[k0:], d, b[k0*tc:], kl, o, ldo, k0 > 0)
 				}
 			}
 		}
 		for t := range tiles {
+			if direct && !(t == tiles-1 && pad != nil) {
+				continue
+			}
 			for p := range panels {
 				c0 := p * tc
-				tile := acc[(t*panels+p)*tr*tc:]
+				tile, _ := dst(t, p)
 				for r := 0; r < tr && lo+t*tr+r < hi; r++ {
 					row := lo + t*tr + r
 					copy(out.Data[row*m+c0:row*m+min(m, c0+tc)], tile[r*tc:])
