@@ -204,6 +204,9 @@ func (m *Model) upload() error {
 		if len(data) != prod(dims) {
 			return fmt.Errorf("%s has %d values for shape %v", name, len(data), dims)
 		}
+		if i := firstNonFinite(data); i >= 0 {
+			return nonFiniteWeight(name, dims, i)
+		}
 		var buf compute.Buffer
 		sh := shapes.Make(dtypes.Float32, dims...)
 		err := gomlxbackend.Catch(func() (err error) {
@@ -223,6 +226,9 @@ func (m *Model) upload() error {
 		}
 		if len(x.BF16) != x.Rows*x.Cols {
 			return fmt.Errorf("%s has %d values for %v", name, len(x.BF16), x)
+		}
+		if i := firstNonFiniteBF16(x.BF16); i >= 0 {
+			return nonFiniteWeight(name, []int{x.Rows, x.Cols}, i)
 		}
 		var buf compute.Buffer
 		sh := shapes.Make(dtypes.BFloat16, x.Rows, x.Cols)

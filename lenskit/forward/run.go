@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"lenskit.dev/lenskit/internal/gomlxbackend"
+	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/weights"
 )
 
@@ -170,6 +171,9 @@ func (m *Model) Run(prompts [][]int, want Want) ([]*Trace, error) {
 	}
 	if err := m.hostLens(plan, outs); err != nil {
 		return nil, fmt.Errorf("forward: %s: logit lens: %w", m.w.Name(), err)
+	}
+	if err := nonFiniteOutput(m.w.Name(), plan, outs); err != nil {
+		return nil, err
 	}
 	traces := m.split(prompts, T, want, plan, outs)
 	for _, tr := range traces {
@@ -383,11 +387,17 @@ func (m *Model) embed(prompts [][]int, seq int) ([]float32, error) {
 		for t, id := range p {
 			dst := x[(b*seq+t)*d : (b*seq+t+1)*d]
 			e.RowInto(row, id)
+			if i := firstNonFinite(row); i >= 0 {
+				return nil, fmt.Errorf("forward: %s: W_E (the embedding): %w: token %d holds NaN or ±Inf at coordinate %d", m.w.Name(), project.ErrNonFinite, id, i)
+			}
 			for i, v := range row {
 				dst[i] = float32(float64(v) * a.EmbedScale)
 			}
 			if hasPos {
 				pr := pos.RowInto(row, t)
+				if i := firstNonFinite(pr); i >= 0 {
+					return nil, fmt.Errorf("forward: %s: the position embedding: %w: position %d holds NaN or ±Inf at coordinate %d", m.w.Name(), project.ErrNonFinite, t, i)
+				}
 				for i, v := range pr {
 					dst[i] += v
 				}
