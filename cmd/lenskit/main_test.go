@@ -109,6 +109,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"ov", "--layer", "1", "--head", "1", "--tokens", list}, 1, "not a lenskit token list"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"neuron", "--layer", "1", "--index", "1", "--top", "5"}, 2, "--top needs --corpus"},
+		// A k beyond what a head view returns at once is refused, quoting
+		// the k given, before anything is allocated for it (issue 12).
+		{[]string{"ov", "--layer", "1", "--head", "1", "--k", "1000000000", "--json"}, 1,
+			"k = 1000000000 asks for more pairs than lenskit returns at once (at most 1048576; the view has 67108864)"},
 	} {
 		code, _, errs := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(errs, c.want) {

@@ -20,15 +20,8 @@ func (v *HeadView) TopBottom(opt PairOptions) (top, bottom *PairTop, err error) 
 		}
 		return top, bottom, nil
 	}
-	if opt.K < 0 {
-		return nil, nil, fmt.Errorf("project: negative k %d", opt.K)
-	}
-	pairs := int64(lenOr(opt.Sources, v.A.Rows)) * int64(lenOr(opt.Targets, v.B.Rows))
-	if int64(opt.K) > pairs {
-		opt.K = int(pairs)
-	}
-	if opt.K > MaxPairs {
-		return nil, nil, fmt.Errorf("project: head %v %v: k = %d asks for more pairs than lenskit returns at once (at most %d; the view has %d)", v.Head, v.Kind, opt.K, MaxPairs, pairs)
+	if opt.K, err = v.clampK(opt); err != nil {
+		return nil, nil, err
 	}
 	q := pairQuery{A: v.A, B: v.B, Rows: opt.Sources, Cols: opt.Targets, K: opt.K, Exclude: opt.Exclude, Workers: opt.Workers}
 	v.rotation()

@@ -106,26 +106,13 @@ type PairOptions struct {
 // order as scoring every entry and sorting by score, then source id, then
 // target id. Memory is O(V·DHead + K); the V×V matrix is never formed.
 func (v *HeadView) Top(opt PairOptions) (*PairTop, error) {
-	if opt.K < 0 {
-		return nil, fmt.Errorf("project: negative k %d", opt.K)
-	}
-	// k is clamped to the pairs that exist; beyond MaxPairs the answer
-	// itself would not fit a sensible amount of memory, so it is refused
-	// rather than attempted.
-	pairs := int64(v.A.Rows) * int64(v.B.Rows)
-	if opt.Sources != nil || opt.Targets != nil {
-		pairs = int64(lenOr(opt.Sources, v.A.Rows)) * int64(lenOr(opt.Targets, v.B.Rows))
-	}
-	if int64(opt.K) > pairs {
-		opt.K = int(pairs)
-	}
-	if opt.K > MaxPairs {
-		return nil, fmt.Errorf("project: head %v %v: k = %d asks for more pairs than lenskit returns at once (at most %d; the view has %d)", v.Head, v.Kind, opt.K, MaxPairs, pairs)
+	var err error
+	if opt.K, err = v.clampK(opt); err != nil {
+		return nil, err
 	}
 	q := pairQuery{A: v.A, B: v.B, Rows: opt.Sources, Cols: opt.Targets, K: opt.K, Bottom: opt.Bottom, Exclude: opt.Exclude, Workers: opt.Workers}
 	var found []Pair
 	var st Stats
-	var err error
 	if _, ok := v.engine.(cpuEngine); ok {
 		v.rotation()
 		if v.rotOK {
@@ -140,6 +127,21 @@ func (v *HeadView) Top(opt PairOptions) (*PairTop, error) {
 	}
 	return &PairTop{Head: v.Head, Kind: v.Kind, KV: v.KV, GQA: v.GQA, Offset: v.Offset, K: opt.K, Bottom: opt.Bottom,
 		Pairs: found, Filter: opt.Filter, Processing: v.Processing, Stats: st}, nil
+}
+
+// clampK refuses a negative k and returns opt.K clamped to the pairs the view (or its subset of
+// sources and targets) has; beyond MaxPairs the answer itself would not
+// fit a sensible amount of memory, so it is refused, quoting the k asked
+// for, rather than attempted.
+func (v *HeadView) clampK(opt PairOptions) (int, error) {
+	if opt.K < 0 {
+		return 0, fmt.Errorf("project: negative k %d", opt.K)
+	}
+	pairs := int64(lenOr(opt.Sources, v.A.Rows)) * int64(lenOr(opt.Targets, v.B.Rows))
+	if min(int64(opt.K), pairs) > MaxPairs {
+		return 0, fmt.Errorf("project: head %v %v: k = %d asks for more pairs than lenskit returns at once (at most %d; the view has %d)", v.Head, v.Kind, opt.K, MaxPairs, pairs)
+	}
+	return int(min(int64(opt.K), pairs)), nil
 }
 
 // MaxPairs is the largest k a head view's Top answers (a million pairs,

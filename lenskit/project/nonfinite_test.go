@@ -101,7 +101,7 @@ func TestHugeK(t *testing.T) {
 		t.Fatalf("k clamped to the 6 pairs: got %d pairs (k %d), %v", len(r.Pairs), r.K, err)
 	}
 	_, err = v.Top(PairOptions{K: 1_000_000_000})
-	if err == nil || !strings.Contains(err.Error(), "at most 1048576; the view has 1210000") {
+	if err == nil || !strings.Contains(err.Error(), "k = 1000000000 asks for more pairs than lenskit returns at once (at most 1048576; the view has 1210000)") {
 		t.Fatalf("huge k: %v", err)
 	}
 	n, err := s.Neuron(0, 3, NeuronOptions{K: 1_000_000_000})
