@@ -85,7 +85,8 @@ func Load(name string, opts ...LoadOption) (*Model, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	hubOpts := append([]checkpoint.Option{checkpoint.WithProgress(checkpoint.TextProgress(os.Stderr))}, o.hub...)
+	hubOpts := append([]checkpoint.Option{checkpoint.WithProgress(checkpoint.TextProgress(os.Stderr)),
+		checkpoint.WithLockWait(func(msg string) { fmt.Fprintln(os.Stderr, msg) })}, o.hub...)
 	ck, err := checkpoint.Load(context.Background(), name, hubOpts...)
 	if err != nil {
 		return nil, err

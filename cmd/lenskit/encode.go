@@ -39,7 +39,8 @@ func loadTokenizer(name string, stderr io.Writer) (*vocab.Vocab, error) {
 			}
 		}
 	} else {
-		ck, err := checkpoint.Load(context.Background(), name, checkpoint.WithProgress(checkpoint.TextProgress(stderr)))
+		ck, err := checkpoint.Load(context.Background(), name, checkpoint.WithProgress(checkpoint.TextProgress(stderr)),
+			checkpoint.WithLockWait(func(msg string) { fmt.Fprintln(stderr, msg) }))
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +67,7 @@ func loadTokenizer(name string, stderr io.Writer) (*vocab.Vocab, error) {
 // loadTokenizer).
 func runEncode(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("encode", flag.ContinueOnError)
-	model := fs.String("model", "", "hub id (owner/model[@rev]), local directory, tiny-pl-llama, or empty for the embedded tiny-pl-gpt2")
+	model := fs.String("model", "", modelUsage)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}

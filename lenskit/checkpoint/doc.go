@@ -142,7 +142,8 @@
 //	| 503 every time                          | checkpoint: owner/m@main: revision lookup: hub answered 503 Service Unavailable (4 tries) | —           |
 //	| Retry-After over a minute               | checkpoint: owner/m@main: revision lookup: over a safety limit: the hub answered 429 Too Many Requests and asks to wait 1h0m0s before retrying, more than the 1m0s lenskit waits (WithRetry) | ErrLimit |
 //
-// A tokenizer vocabulary smaller than the embedding is checked where the
-// vocabulary and the weights meet (the lenskit facade), against
-// weights.Arch.Vocab.
+// The tokenizer and the embedding meet in the lenskit facade: a tokenizer
+// smaller than the embedding is a padded vocabulary (the extra rows take no
+// part in any view), and one larger is refused while its file is parsed
+// (vocab.LoadOptions.MaxTokens), naming the first id beyond the rows.
 package checkpoint

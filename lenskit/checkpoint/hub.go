@@ -37,6 +37,7 @@ type hubOptions struct {
 	offline  bool
 	refresh  bool
 	progress func(file string, done, total int64)
+	lockWait func(msg string)
 	client   *http.Client
 
 	connectTimeout, idleTimeout time.Duration
@@ -73,6 +74,13 @@ func WithRefresh() Option { return func(o *hubOptions) { o.refresh = true } }
 func WithProgress(fn func(file string, done, total int64)) Option {
 	return func(o *hubOptions) { o.progress = fn }
 }
+
+// WithLockWait reports, once per file, that a download waits for another
+// process or goroutine downloading the same file into the same cache (the
+// lock huggingface_hub takes too). Such a wait lasts as long as the other
+// download, which may be long, so it is not cut by a timeout; the message
+// says what is waited for, and cancelling Load's context ends the wait.
+func WithLockWait(fn func(msg string)) Option { return func(o *hubOptions) { o.lockWait = fn } }
 
 // WithHTTPClient sets the client for the hub's requests (proxies, TLS
 // settings, a test transport). Its Timeout and CheckRedirect are not used:
@@ -571,7 +579,11 @@ func (r *hubRepo) fetchBlob(ctx context.Context, file, fileURL, blob, etag strin
 		return err
 	}
 	lockPath := filepath.Join(r.o.cacheDir, ".locks", repoFolder(r.id), etag+".lock")
-	unlock, err := lockFile(ctx, lockPath)
+	unlock, err := lockFile(ctx, lockPath, func() {
+		if r.o.lockWait != nil {
+			r.o.lockWait(fmt.Sprintf("checkpoint: %s: waiting for another download of %s into the same cache to finish (lock %s)…", r.id, untrusted.Quote(file), lockPath))
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("locking %s: %w", lockPath, err)
 	}

@@ -17,8 +17,9 @@ import (
 // filelock, which uses flock on Unix too, so Python and lenskit downloading
 // one blob take turns. The file is never removed: removing a lock file
 // while another process waits on it would let a third lock a new file
-// under the same name while the second still gets the old one.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// under the same name while the second still gets the old one. After
+// lockNotice of waiting, waiting (when not nil) is called once.
+func lockFile(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -26,6 +27,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	start, told := time.Now(), false
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -38,6 +40,10 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			f.Close()
 			return nil, &os.PathError{Op: "flock", Path: path, Err: err}
 		}
+		if !told && waiting != nil && time.Since(start) >= lockNotice {
+			told = true
+			waiting()
+		}
 		select {
 		case <-ctx.Done():
 			f.Close()
@@ -46,3 +52,6 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		}
 	}
 }
+
+// lockNotice is how long lockFile waits before saying so.
+var lockNotice = time.Second
