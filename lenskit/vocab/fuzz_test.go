@@ -103,7 +103,17 @@ func FuzzLoadTokenizerJSON(f *testing.F) {
 		f.Add([]byte(m.tokenizerJSON()))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := Load(fstest.MapFS{"tokenizer.json": {Data: data}})
+		fsys := fstest.MapFS{"tokenizer.json": {Data: data}}
+		// With an embedding of 300 rows (the early refusal of issue 12)
+		// a loaded vocabulary never holds an id beyond them.
+		if v, err := (LoadOptions{MaxTokens: 300}).Load(fsys); err == nil {
+			if v.Len() > 300 {
+				t.Fatalf("MaxTokens 300 loaded %d ids", v.Len())
+			}
+		} else if !strings.HasPrefix(err.Error(), "vocab: tokenizer.json") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		v, err := Load(fsys)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "vocab: tokenizer.json") {
 				t.Fatalf("error does not name the file: %v", err)
@@ -124,6 +134,9 @@ func FuzzLoadVocabMerges(f *testing.F) {
 			"vocab.json":            {Data: vocab},
 			"merges.txt":            {Data: merges},
 			"tokenizer_config.json": {Data: config},
+		}
+		if v, err := (LoadOptions{MaxTokens: 300}).Load(fsys); err == nil && v.Len() > 300 {
+			t.Fatalf("MaxTokens 300 loaded %d ids", v.Len())
 		}
 		v, err := Load(fsys)
 		if err != nil {
