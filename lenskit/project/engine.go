@@ -87,8 +87,14 @@ func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
 	}
 	w = w.F32()
 	n, d, m := x.Rows, x.Cols, w.Cols
-	if m == 2 {
-		wx, wy := w.Col(0), w.Col(1)
+	if m <= 2 {
+		// One or two directions (a neuron's columns on one side): a
+		// memory-bound GEMV, where a 64-wide GEMM panel would compute 32
+		// or 64 times the product. One direction is paired with zeros.
+		wx, wy := w.Col(0), make([]float32, d)
+		if m == 2 {
+			wy = w.Col(1)
+		}
 		parallelRows(n, 1024, func(lo, hi int) {
 			var o [8]float32
 			var buf []float32
@@ -102,7 +108,7 @@ func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
 				}
 				kernel.Gemv2(rows, d, wx, wy, &o)
 				for k := 0; k < 4 && r+k < hi; k++ {
-					out.Data[(r+k)*2], out.Data[(r+k)*2+1] = o[2*k], o[2*k+1]
+					copy(out.Data[(r+k)*m:(r+k+1)*m], o[2*k:2*k+m])
 				}
 			}
 		})

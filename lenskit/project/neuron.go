@@ -94,15 +94,22 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 			return fmt.Errorf("project: neuron %v: %w: its value holds NaN or ±Inf at coordinate %d", tops[j].Neuron, ErrNonFinite, bad)
 		}
 	}
-	rc, err := s.projectOn(s.WE, s.maxNormE, rdirs, opt.K, opt.Tokens, false, nil)
-	if err != nil {
-		return fmt.Errorf("neuron %v: %w", tops[0].Neuron, err)
-	}
 	var mom []scoreMoments
 	if stats != nil {
 		mom = make([]scoreMoments, len(vals))
 	}
-	vc, err := s.projectOn(s.WU, s.maxNormU, vals, opt.K, opt.Tokens, true, mom)
+	var rc, vc [][2][]Token
+	var err error
+	if sameMatrix(s.WE, s.WU) {
+		// Tied embeddings: reads and values in one pass over the matrix.
+		var all [][2][]Token
+		all, err = s.projectOn(s.WE, s.maxNormE, append(slices.Clip(rdirs), vals...), opt.K, opt.Tokens, len(rdirs), mom)
+		if err == nil {
+			rc, vc = all[:len(rdirs)], all[len(rdirs):]
+		}
+	} else if rc, err = s.projectOn(s.WE, s.maxNormE, rdirs, opt.K, opt.Tokens, len(rdirs), nil); err == nil {
+		vc, err = s.projectOn(s.WU, s.maxNormU, vals, opt.K, opt.Tokens, 0, mom)
+	}
 	if err != nil {
 		return fmt.Errorf("neuron %v: %w", tops[0].Neuron, err)
 	}
@@ -229,7 +236,7 @@ func (s *Space) Project(dirs [][]float32, k int, tokens []int) ([][2][]Token, er
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	return s.projectOn(s.WU, s.maxNormU, dirs, k, tokens, true, nil)
+	return s.projectOn(s.WU, s.maxNormU, dirs, k, tokens, 0, nil)
 }
 
 // ProjectInput is Project onto the input embedding W_E: what token's
@@ -238,7 +245,7 @@ func (s *Space) ProjectInput(dirs [][]float32, k int, tokens []int) ([][2][]Toke
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	return s.projectOn(s.WE, s.maxNormE, dirs, k, tokens, false, nil)
+	return s.projectOn(s.WE, s.maxNormE, dirs, k, tokens, len(dirs), nil)
 }
 
 // scoringRows are the rows of a vocabulary matrix a projection scores: all
@@ -272,11 +279,14 @@ func scoringRowsOf(m weights.Matrix, tokens []int) (scoringRows, error) {
 	return sr, nil
 }
 
-// projectOn scores dirs against the rows of m (W_E, or W_U when u, whose
-// processing then applies) and returns each direction's top and bottom k.
-// When mom is not nil (one per direction), it also receives the moments of
-// each direction's scores over all the tokens taking part.
-func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k int, tokens []int, u bool, mom []scoreMoments) ([][2][]Token, error) {
+// projectOn scores dirs against the rows of m and returns each
+// direction's top and bottom k. Directions from index uFrom on are read on
+// the output side, W_U, whose processing then applies to them (m is W_U,
+// or W_E when the embeddings are tied); those before uFrom on W_E as is.
+// When mom is not nil (one per output-side direction), it also receives
+// the moments of each such direction's scores over all the tokens taking
+// part.
+func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k int, tokens []int, uFrom int, mom []scoreMoments) ([][2][]Token, error) {
 	d := m.Cols
 	for i, x := range dirs {
 		if len(x) != d {
@@ -293,10 +303,10 @@ func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k
 		return nil, nil
 	}
 	shifts := make([]float64, len(dirs))
-	if u {
-		adj := make([][]float32, len(dirs))
-		for j, x := range dirs {
-			adj[j] = s.uDirection(x)
+	if uFrom < len(dirs) {
+		adj := slices.Clone(dirs)
+		for j := uFrom; j < len(dirs); j++ {
+			adj[j] = s.uDirection(dirs[j])
 			shifts[j] = s.uShift(adj[j])
 		}
 		dirs = adj
@@ -333,11 +343,11 @@ func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k
 					f32[r] = sign * float64(sc.Data[sr.row(r)*len(dirs)+j])
 				}
 				out[j][b] = topExact(m, buf, f32, sr.ids, dirs[j], shifts[j], sign, k, errMax)
-				if mom != nil && b == 0 {
+				if mom != nil && b == 0 && j >= uFrom {
 					for r := range f32 {
 						f32[r] -= shifts[j]
 					}
-					mom[j].mean, mom[j].std, mom[j].skew, mom[j].kurt = moments(f32)
+					mom[j-uFrom].mean, mom[j-uFrom].std, mom[j-uFrom].skew, mom[j-uFrom].kurt = moments(f32)
 				}
 			}
 		}

@@ -183,7 +183,9 @@ func (s *Space) prepare() error {
 			s.normsErr = nonFinite("W_E (the embedding)", bad, "token")
 			return
 		}
-		if s.maxNormU, bad = maxRowNorm(s.WU); bad >= 0 {
+		if sameMatrix(s.WE, s.WU) {
+			s.maxNormU = s.maxNormE // tied: one pass over the matrix
+		} else if s.maxNormU, bad = maxRowNorm(s.WU); bad >= 0 {
 			s.normsErr = nonFinite("W_U (the unembedding)", bad, "token")
 			return
 		}
@@ -592,4 +594,20 @@ func nonFiniteRow(m weights.Matrix) int {
 		}
 	}
 	return -1
+}
+
+// sameMatrix reports whether a and b are the same matrix in memory (W_E
+// and W_U of a model with tied embeddings), so that work on one serves
+// both.
+func sameMatrix(a, b weights.Matrix) bool {
+	if a.Rows != b.Rows || a.Cols != b.Cols || len(a.Data) != len(b.Data) || len(a.BF16) != len(b.BF16) {
+		return false
+	}
+	switch {
+	case len(a.Data) > 0:
+		return &a.Data[0] == &b.Data[0]
+	case len(a.BF16) > 0:
+		return &a.BF16[0] == &b.BF16[0]
+	}
+	return false
 }

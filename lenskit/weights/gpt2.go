@@ -177,6 +177,10 @@ func (g *gpt2) positions() (Matrix, bool, error) {
 // layout: a fresh copy, since no file stores it that way.
 func (g *gpt2) ffKeys(l, _ int) (Matrix, error) { return transposeLarge(g.cFc[l]) }
 
+// ffKey is column i of c_fc (stored d × d_ff): one neuron's key without
+// transposing the layer.
+func (g *gpt2) ffKey(l, _, i int) ([]float32, error) { return column(g.cFc[l], i) }
+
 func (g *gpt2) ffValues(l int) (Matrix, error) { return largeMatrixOf(g.mlpOut[l]) }
 
 func (g *gpt2) wq(l, h int) (Matrix, error) { return g.qkv(0, l, h) }

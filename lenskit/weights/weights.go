@@ -396,11 +396,24 @@ func (m *Model) FFKey(layer, r, i int) ([]float32, error) {
 	if err := m.checkNeuron(layer, i); err != nil {
 		return nil, err
 	}
+	if nk, ok := m.ad.(neuronKeyer); ok {
+		if err := m.checkRead(r); err != nil {
+			return nil, err
+		}
+		return nk.ffKey(layer, r, i)
+	}
 	k, err := m.FFKeys(layer, r)
 	if err != nil {
 		return nil, err
 	}
 	return k.RowInto(make([]float32, k.Cols), i), nil
+}
+
+// neuronKeyer is implemented by adapters whose files store the MLP input
+// weights d × d_ff (GPT-2's Conv1D c_fc): one neuron's key is a strided
+// gather of d elements there, where ffKeys transposes the whole layer.
+type neuronKeyer interface {
+	ffKey(layer, r, i int) ([]float32, error)
 }
 
 // FFValues returns the MLP's output weights of a layer, DFF × DModel: row i
