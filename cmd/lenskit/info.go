@@ -14,7 +14,7 @@ import (
 // (fields documented at lenskit.Info).
 func runInfo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
-	model := fs.String("model", "", "hub id (owner/model[@rev]), local directory, tiny-pl-llama, or empty for the embedded tiny-pl-gpt2")
+	model := fs.String("model", "", modelUsage)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parse(fs, args, stderr); err != nil {
 		return err

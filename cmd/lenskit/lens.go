@@ -16,7 +16,7 @@ import (
 func runLens(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lens", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "", "hub id (owner/model[@rev]), local directory, tiny-pl-llama, or empty for the embedded tiny-pl-gpt2")
+	model := fs.String("model", "", modelUsage)
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	bos := fs.Bool("bos", false, "put the tokenizer's beginning-of-sequence token before the text (none is added otherwise)")
 	fs.Usage = func() {

@@ -12,6 +12,9 @@ import (
 	"lenskit.dev/lenskit/vocab"
 )
 
+// modelUsage is the help text of every command's --model flag.
+const modelUsage = "hub id (owner/model[@rev]), local directory, tiny-pl-llama, or empty for the embedded tiny-pl-gpt2"
+
 // common holds the flags every projection command takes.
 type common struct {
 	model      string
@@ -36,7 +39,7 @@ func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func (c *common) register(fs *flag.FlagSet, defaultK int) {
-	fs.StringVar(&c.model, "model", "", "hub id (owner/model[@rev]), local directory, or empty for the embedded tiny-pl-gpt2")
+	fs.StringVar(&c.model, "model", "", modelUsage)
 	fs.IntVar(&c.k, "k", defaultK, "number of tokens or pairs")
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&c.ascii, "ascii", false, "only tokens whose text is ASCII (the seed's only_ascii)")
