@@ -350,7 +350,7 @@ func (m *Model) layerScan(q *ContextsQuery, paths []string, corpus *corpusLines,
 		return nil, err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "contexts v1\nmodel %s\nlayer %d\nsample %d %d %d %v\n", hash, q.layer, q.sample.Seed, q.sample.Tokens, q.sample.Window, q.sample.KeepFirst)
+	fmt.Fprintf(h, "contexts v2\nmodel %s\nlayer %d\nsample %d %d %d %v\n", hash, q.layer, q.sample.Seed, q.sample.Tokens, q.sample.Window, q.sample.KeepFirst)
 	for _, p := range corpus.paths {
 		abs, _ := filepath.Abs(p)
 		st, err := os.Stat(abs)
@@ -365,7 +365,7 @@ func (m *Model) layerScan(q *ContextsQuery, paths []string, corpus *corpusLines,
 		cache = filepath.Join(dir, "lenskit", "contexts", key+".json")
 		if data, err := os.ReadFile(cache); err == nil {
 			var s layerScanData
-			if json.Unmarshal(data, &s) == nil && s.Version == 1 && s.Model == hash && s.Layer == q.layer && s.K >= k && len(s.Neurons) == m.Arch().DFF {
+			if json.Unmarshal(data, &s) == nil && s.Version == 2 && s.Model == hash && s.Layer == q.layer && s.K >= k && len(s.Neurons) == m.Arch().DFF {
 				s.cached = true
 				return &s, nil
 			}
@@ -466,8 +466,7 @@ func (m *Model) scanLayer(q *ContextsQuery, corpus *corpusLines, k int) (*layerS
 	}
 	p := view.NewProgress(fmt.Sprintf("layer %d over %d tokens of %s", q.layer, total, strings.Join(corpus.files, ",")), int64(total))
 	defer p.Done()
-	for b0 := 0; b0 < len(wins); b0 += q.batch {
-		batch := wins[b0:min(b0+q.batch, len(wins))]
+	for _, batch := range lengthBatches(wins, q.batch) {
 		prompts := make([][]int, len(batch))
 		n := 0
 		for i, w := range batch {
@@ -487,23 +486,50 @@ func (m *Model) scanLayer(q *ContextsQuery, corpus *corpusLines, k int) (*layerS
 				}
 				row := acts[pos*dff : (pos+1)*dff]
 				for nn, v := range row {
-					if tops[nn].full() && v <= tops[nn].min() {
+					if tops[nn].full() && v < tops[nn].min() {
 						continue
 					}
-					tops[nn].push(scanEntry{File: w.file, Line: w.line, Token: w.start + pos, Act: v})
+					tops[nn].offer(scanEntry{File: w.file, Line: w.line, Token: w.start + pos, Act: v})
 				}
 			}
 		}
 		p.Add(int64(n))
 	}
-	s := &layerScanData{Version: 1, Layer: q.layer, K: k, Tokens: total, Neurons: make([][]scanEntry, dff)}
+	s := &layerScanData{Version: 2, Layer: q.layer, K: k, Tokens: total, Neurons: make([][]scanEntry, dff)}
 	for i := range tops {
 		s.Neurons[i] = tops[i].sorted()
 	}
 	return s, nil
 }
 
-// topActs keeps the k largest activations (a min-heap on Act).
+// lengthBatches cuts the windows into batches of windows of similar
+// length: a batch is padded to its longest window, so batching short
+// corpus lines with long ones would compute mostly padding. Windows are
+// taken in order of length (stably), up to perBatch windows of the
+// longest length and about perBatch × 64 positions in all.
+func lengthBatches(wins []window, perBatch int) [][]window {
+	byLen := slices.Clone(wins)
+	slices.SortStableFunc(byLen, func(a, b window) int { return cmp.Compare(len(a.ids), len(b.ids)) })
+	budget := max(perBatch, 1) * 64
+	var out [][]window
+	for start := 0; start < len(byLen); {
+		end := start + 1
+		for end < len(byLen) {
+			padded := (len(byLen[end].ids) + 15) / 16 * 16
+			if (end-start+1)*padded > budget {
+				break
+			}
+			end++
+		}
+		out = append(out, byLen[start:end])
+		start = end
+	}
+	return out
+}
+
+// topActs keeps the k largest activations: a min-heap under before's
+// total order, so that which k entries are kept does not depend on the
+// order they are offered in (ties go to the earlier corpus position).
 type topActs struct {
 	k int
 	h []scanEntry
@@ -511,9 +537,26 @@ type topActs struct {
 
 func (t *topActs) full() bool           { return len(t.h) >= t.k }
 func (t *topActs) min() float32         { return t.h[0].Act }
-func less(a, b scanEntry) bool          { return a.Act < b.Act }
 func (t *topActs) swap(i, j int)        { t.h[i], t.h[j] = t.h[j], t.h[i] }
 func (t *topActs) lessAt(i, j int) bool { return less(t.h[i], t.h[j]) }
+
+// less orders entries by activation, and equal activations by corpus
+// position, later first: a is "smaller" than b when it would be ranked
+// after b.
+func less(a, b scanEntry) bool {
+	if a.Act != b.Act {
+		return a.Act < b.Act
+	}
+	return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Token, b.Token)) > 0
+}
+
+// offer keeps e if it ranks among the k largest offered so far.
+func (t *topActs) offer(e scanEntry) {
+	if t.full() && !less(t.h[0], e) {
+		return
+	}
+	t.push(e)
+}
 
 func (t *topActs) push(e scanEntry) {
 	if len(t.h) < t.k {

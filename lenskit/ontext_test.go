@@ -354,4 +354,12 @@ func TestTopContexts(t *testing.T) {
 	if r := m.TopContexts(7, 1).Top(3); r.Err() == nil || !strings.Contains(r.Err().Error(), "layer 7") {
 		t.Errorf("layer 7: %v", r.Err())
 	}
+	// Windows longer than the model's positions, or an empty budget, are
+	// refused naming the limit rather than truncated out of sight.
+	for _, s := range []lenskit.Sample{{Seed: 1, Tokens: 1000, Window: 257}, {Seed: 1, Tokens: -5, Window: 8}} {
+		r := m.TopContexts(0, 1).Corpus(corpus).Sample(s).Top(3)
+		if r.Err() == nil || !strings.Contains(r.Err().Error(), "want a positive budget and windows of 1 … 256 tokens") {
+			t.Errorf("sample %v: %v", s, r.Err())
+		}
+	}
 }

@@ -142,7 +142,7 @@ func (b *bench) contexts() error {
 	}
 	el := time.Since(t0)
 	b.add("top contexts, all 1024 neurons of layer 3, tiny-pl-gpt2", el.Round(100*time.Millisecond).String(), "≤ 3 min",
-		fmt.Sprintf("%d tokens of pl.txt in windows of 64, batches of 16, %.0f tokens/s; cached afterwards", r.Tokens, float64(r.Tokens)/el.Seconds()))
+		fmt.Sprintf("%d tokens of pl.txt in windows of 64, batched by length (≤ 1,024 positions a batch), %.0f tokens/s; cached afterwards", r.Tokens, float64(r.Tokens)/el.Seconds()))
 	t0 = time.Now()
 	if r := q.Top(10); r.Err() != nil || !r.Cached {
 		return fmt.Errorf("second scan not read from the cache (%v)", r.Err())
