@@ -217,6 +217,7 @@ func (m *Model) LogitLens(text string, opts ...TextOption) *LogitLensResult {
 		return &LogitLensResult{Prompt: p, m: m, err: err}
 	}
 	l, err := forward.ReadLens(tr, 10)
+	tr.Release() // the next lens may reuse the product's memory
 	return &LogitLensResult{Prompt: p, Lens: l, m: m, err: err}
 }
 

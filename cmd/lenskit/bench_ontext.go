@@ -73,6 +73,7 @@ func (b *bench) lens(m *lenskit.Model, name, backend, target string) error {
 			return err
 		}
 		_, err = forward.ReadLens(tr[0], 10)
+		tr[0].Release()
 		return err
 	}
 	t0 = time.Now()

@@ -34,6 +34,7 @@ func benchLens(b *testing.B, f *Model) {
 		if _, err := ReadLens(tr[0], 10); err != nil {
 			b.Fatal(err)
 		}
+		tr[0].Release()
 	}
 }
 

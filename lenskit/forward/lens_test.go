@@ -2,6 +2,7 @@ package forward
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -343,6 +344,33 @@ func TestLensHostProduct(t *testing.T) {
 					}
 				}
 			}
+		}
+		// Released traces give the product's buffer back once both are
+		// released; a run reusing it reads the same lens, and a released
+		// trace's lens is gone rather than silently overwritten.
+		want, err := ReadLens(b[0], 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0].Release()
+		b[0].Release() // twice does nothing
+		if _, err := ReadLens(b[0], 5); err == nil {
+			t.Error("a released trace's lens was read")
+		}
+		if p, ok := host.lensPool.Get().(*[]float32); ok {
+			t.Fatalf("buffer pooled while trace 1 still holds it (%d floats)", len(*p))
+		}
+		b[1].Release()
+		c, err := host.Run([][]int{ids, ids[:5]}, Want{Lens: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadLens(c[0], 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Error("the lens of a run reusing a released buffer differs")
 		}
 	}
 	t.Run("tiny-pl-gpt2", func(t *testing.T) {

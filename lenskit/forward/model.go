@@ -34,12 +34,14 @@ type Model struct {
 
 	product Product // the lens's vocabulary product on the host (Go backend only), or nil
 
-	mu      sync.Mutex
-	closed  bool
-	clock   uint64
-	graphs  []*cachedGraph
-	compile time.Duration // total compile time so far
-	nCompil int
+	mu sync.Mutex
+	// lensPool holds a released host lens product's buffer (*[]float32).
+	lensPool sync.Pool
+	closed   bool
+	clock    uint64
+	graphs   []*cachedGraph
+	compile  time.Duration // total compile time so far
+	nCompil  int
 }
 
 // param is one weight tensor on the device.

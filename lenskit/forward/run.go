@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -53,7 +54,8 @@ type Trace struct {
 	LensLogits [][]float32
 	lensCols   *lensColumns
 
-	keep []*tensors.Tensor // the output buffers the slices alias (see exec)
+	keep  []*tensors.Tensor // the output buffers the slices alias (see exec)
+	share *lensShare        // the host lens product's buffer (see Release)
 }
 
 // RowName names residual row r as the command line's lens does: "embed",
@@ -169,13 +171,20 @@ func (m *Model) Run(prompts [][]int, want Want) ([]*Trace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward: %s: batch of %d × %d tokens: %w", m.w.Name(), B, T, err)
 	}
-	if err := m.hostLens(plan, outs); err != nil {
+	share, err := m.hostLens(plan, outs)
+	if err != nil {
 		return nil, fmt.Errorf("forward: %s: logit lens: %w", m.w.Name(), err)
 	}
 	if err := nonFiniteOutput(m.w.Name(), plan, outs); err != nil {
 		return nil, err
 	}
 	traces := m.split(prompts, T, want, plan, outs)
+	if share != nil {
+		share.refs.Store(int32(len(traces)))
+		for _, tr := range traces {
+			tr.share = share
+		}
+	}
 	for _, tr := range traces {
 		tr.keep = keep
 	}
@@ -278,7 +287,7 @@ func finalizeAll(ts []*tensors.Tensor) {
 // the rows of every position in [R, B, T] order, kept in that layout (a
 // transpose of a vocabulary-sized lens cost as much as reading it),
 // softcapped when the model caps its logits.
-func (m *Model) hostLens(plan []output, outs [][]float32) error {
+func (m *Model) hostLens(plan []output, outs [][]float32) (share *lensShare, err error) {
 	for i, o := range plan {
 		if o.kind != outLensY {
 			continue
@@ -290,14 +299,23 @@ func (m *Model) hostLens(plan []output, outs [][]float32) error {
 		transposeInto(yt.Data, y, n, d)
 		u, err := m.w.Unembedding()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		prod, err := m.product.MatMul(u, yt)
+		var prod weights.Matrix
+		if pi, ok := m.product.(productInto); ok {
+			// Into a buffer the traces give back (Trace.Release): a fresh
+			// one costs a page fault per 4 kB of a 321 MB product.
+			share = m.lensBuffer(V * n)
+			prod = weights.Matrix{Rows: V, Cols: n, Data: share.data}
+			err = pi.MatMulInto(u, yt, prod)
+		} else {
+			prod, err = m.product.MatMul(u, yt)
+		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if prod.Rows != V || prod.Cols != n || len(prod.Data) != V*n {
-			return fmt.Errorf("the lens product returned %v, want %d×%d", prod, V, n)
+			return nil, fmt.Errorf("the lens product returned %v, want %d×%d", prod, V, n)
 		}
 		if c := m.a.FinalSoftcap; c > 0 {
 			for j, v := range prod.Data {
@@ -306,7 +324,45 @@ func (m *Model) hostLens(plan []output, outs [][]float32) error {
 		}
 		outs[i] = prod.Data
 	}
-	return nil
+	return share, nil
+}
+
+// productInto is a Product that can write into a given matrix
+// (project's CPU engine).
+type productInto interface {
+	MatMulInto(x, w, out weights.Matrix) error
+}
+
+// lensShare is a host lens product's buffer, shared by the traces of one
+// batch and given back to the model's pool when the last is released.
+type lensShare struct {
+	data []float32
+	refs atomic.Int32
+	pool *sync.Pool
+}
+
+// lensBuffer returns a buffer of n floats for a lens product, reused from
+// an earlier released run when one is large enough.
+func (m *Model) lensBuffer(n int) *lensShare {
+	if p, ok := m.lensPool.Get().(*[]float32); ok && cap(*p) >= n {
+		return &lensShare{data: (*p)[:n], pool: &m.lensPool}
+	}
+	return &lensShare{data: make([]float32, n), pool: &m.lensPool}
+}
+
+// Release tells the model the trace's logit lens will not be read again,
+// so the next run may reuse its memory (hundreds of megabytes for a
+// medium-sized model). The trace's lens must not be read afterwards;
+// releasing twice, or a trace without a host lens, does nothing.
+func (tr *Trace) Release() {
+	s := tr.share
+	if s == nil {
+		return
+	}
+	tr.share, tr.lensCols = nil, nil
+	if s.refs.Add(-1) == 0 {
+		s.pool.Put(&s.data)
+	}
 }
 
 // transposeInto writes the transpose of src (rows × cols, row-major) into

@@ -128,7 +128,7 @@ func (cpuEngine) MatMulInto(x, w, out weights.Matrix) error {
 			}
 			for p := range panels {
 				c0 := p * kernel.F32Cols
-				if m%kernel.F32Cols == 0 && r+kernel.F32Rows <= n {
+				if c0+kernel.F32Cols <= m && r+kernel.F32Rows <= n {
 					// Whole tiles go straight to the output (no copy).
 					kernel.Sgemm(rows, lda, packed[p], d, out.Data[r*m+c0:], m)
 					continue
