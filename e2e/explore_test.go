@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -309,8 +310,17 @@ func openExplorer(t *testing.T, chromium string, srv *server) *explorerTab {
 	}
 	x := &explorerTab{ctx: tab}
 	start := time.Now()
+	// Ready, or ended before a page could drive it ("explorer ended: …"
+	// in its output): the latter fails at once, with the reason, rather
+	// than after runCells.
 	_, err = chromedp.Run(withTimeout(t, tab, runCells),
-		chromedp.Poll[bool](`(`+jsExplore+`)() && window.__lkxTest.ready()`, chromedp.WithPollingInterval(300*time.Millisecond), chromedp.WithPollingTimeout(0)))
+		chromedp.Poll[bool](`((`+jsExplore+`)() && window.__lkxTest.ready()) || document.body.innerText.includes("explorer ended:")`,
+			chromedp.WithPollingInterval(300*time.Millisecond), chromedp.WithPollingTimeout(0)))
+	if err == nil {
+		if ended, _ := chromedp.Run(withTimeout(t, tab, jsLimit), chromedp.Evaluate[bool](`document.body.innerText.includes("explorer ended:")`)); ended {
+			err = errors.New("the explorer ended before the page could drive it")
+		}
+	}
 	if err != nil {
 		st, _ := chromedp.Run(withTimeout(t, tab, jsLimit), chromedp.Evaluate[string](`Jupyter.notebook.get_cells().map(c => c.output_area ? c.output_area.element[0].innerText.slice(0, 600) : "").join("\n---\n")`))
 		t.Fatalf("the explorer did not come up: %v\n%s", err, st)

@@ -64,17 +64,20 @@ func TestCopyNotebooks(t *testing.T) {
 }
 
 func TestPlan(t *testing.T) {
-	src := t.TempDir()
-	writeFiles(t, src, map[string]string{"02-attention-heads.ipynb": "{}", "03-annotating.ipynb": "{}"})
-	other := t.TempDir()
-	writeFiles(t, other, map[string]string{"extra.ipynb": "{}", "03-annotating.ipynb": "{}"})
-
 	names := func(runs []browserRun) (out []string) {
 		for _, r := range runs {
 			out = append(out, r.Notebook)
 		}
 		return out
 	}
+	// src holds every notebook the browser test always runs.
+	src := t.TempDir()
+	always := names(browserRuns)
+	for _, nb := range always {
+		writeFiles(t, src, map[string]string{nb: "{}"})
+	}
+	other := t.TempDir()
+	writeFiles(t, other, map[string]string{"extra.ipynb": "{}", "03-annotating.ipynb": "{}"})
 	for _, tc := range []struct {
 		name, photo string
 		wantRuns    []string
@@ -82,9 +85,9 @@ func TestPlan(t *testing.T) {
 		wantErr     string
 	}{
 		{"one of the runs", filepath.Join(src, "02-attention-heads.ipynb"),
-			[]string{"02-attention-heads.ipynb", "03-annotating.ipynb"}, "02-attention-heads.ipynb", ""},
+			always, "02-attention-heads.ipynb", ""},
 		{"another notebook", filepath.Join(other, "extra.ipynb"),
-			[]string{"02-attention-heads.ipynb", "03-annotating.ipynb", "extra.ipynb"}, "extra.ipynb", ""},
+			append(slices.Clone(always), "extra.ipynb"), "extra.ipynb", ""},
 		{"a name already served", filepath.Join(other, "03-annotating.ipynb"), nil, "", "has the name of a notebook"},
 		{"missing", filepath.Join(other, "nope.ipynb"), nil, "", "notebook to photograph"},
 	} {

@@ -117,8 +117,10 @@ func ExploreMap(statistic string) ExploreOption {
 
 // ExploreWait sets how long the explorer waits for the page to answer
 // before it decides that no browser is watching and shows its static state
-// (default 20 s). It only applies where a notebook server runs the kernel;
-// under nbconvert there is no page to wait for.
+// (default 60 s: a page that has just opened may still be loading GoNB's
+// widget scripts, and a busy machine is slower). It only applies where a
+// notebook server runs the kernel; under nbconvert there is no page to
+// wait for.
 func ExploreWait(d time.Duration) ExploreOption {
 	return func(c *exploreConfig) { c.wait = d }
 }

@@ -209,7 +209,7 @@ type explorer struct {
 
 func newExplorer(m *Model, base *Lens, opts []ExploreOption) (*explorer, error) {
 	a := m.Arch()
-	c := exploreConfig{startOK: map[string]bool{}, stat: statNotes, wait: 20 * time.Second}
+	c := exploreConfig{startOK: map[string]bool{}, stat: statNotes, wait: 60 * time.Second}
 	c.start.K = 20
 	for _, o := range opts {
 		if o != nil {
