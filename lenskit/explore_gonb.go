@@ -126,14 +126,21 @@ func (g *gonbFront) run() {
 		}
 	}()
 	g.update(blockControls, g.controlsHTML())
-	g.update(blockStatus, fmt.Sprintf(`<div class="lkx tex2jax_ignore lkx-dim" data-lkx-status="%s">lenskit explorer: waiting for the page…</div>`, x.id))
+	g.update(blockStatus, fmt.Sprintf(`<div class="lkx tex2jax_ignore lkx-dim" data-lkx-status="%s" data-lkx-waiting="%s">lenskit explorer: waiting for the page…</div>`, x.id, x.id))
 	for _, b := range exploreBlocks[2:] {
 		g.update(b, "<div></div>")
 	}
 
 	// The page says hello once its script runs and GoNB's comms are up.
+	// GoNB's page script gives the kernel 500 ms to acknowledge its
+	// connection and gives up for good when that is late (a busy
+	// machine, a kernel still building); asking GoNB to install it again
+	// (comms.Start, a no-op while it works) every few seconds lets a later
+	// attempt connect, and the page repeats its hello until answered.
 	hello := time.NewTimer(x.wait)
 	defer hello.Stop()
+	retry := time.NewTicker(3 * time.Second)
+	defer retry.Stop()
 wait:
 	for {
 		select {
@@ -141,6 +148,8 @@ wait:
 			if ev.Ev == "hello" {
 				break wait
 			}
+		case <-retry.C:
+			comms.Start()
 		case <-hello.C:
 			g.finish(fmt.Sprintf("no page answered within %v (no browser is showing this notebook)", x.wait))
 			return
@@ -404,10 +413,14 @@ window["__lkxState_"+id]=function(s){
 	}
 	c.querySelectorAll("input[type=range]").forEach(showValue);
 };
+function waiting(){return !!document.querySelector('[data-lkx-waiting="'+id+'"]');}
 function start(){
 	var c=comm(); if(!c){setTimeout(start,50); return;}
 	send({ev:"hello"});
 	setTimeout(function(){var c=controls(); if(c) c.querySelectorAll("input[type=range]").forEach(showValue);}, 1000);
+	// Until the explorer answers (its "waiting for the page" status goes),
+	// say hello again: GoNB's connection may have failed and been made anew.
+	setTimeout(function(){ if(waiting()) start(); }, 2000);
 }
 start();
 })();`
