@@ -2,7 +2,6 @@ package forward
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -16,29 +15,6 @@ import (
 // before it runs; and a run whose outputs overflow float32 (finite weights
 // too large for float32 products) fails naming the output, instead of
 // handing NaN to a softmax, a table or encoding/json.
-
-// firstNonFinite returns the index of the first NaN or ±Inf in x, or -1.
-// (All exponent bits set is ±Inf or NaN: one mask and compare per value,
-// which matters on a logit lens's hundreds of megabytes.)
-func firstNonFinite(x []float32) int {
-	for i, v := range x {
-		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
-			return i
-		}
-	}
-	return -1
-}
-
-// firstNonFiniteBF16 is firstNonFinite for BF16 bits: all exponent bits
-// set is ±Inf or NaN.
-func firstNonFiniteBF16(x []uint16) int {
-	for i, v := range x {
-		if v&0x7F80 == 0x7F80 {
-			return i
-		}
-	}
-	return -1
-}
 
 // nonFiniteWeight is the error for a weight that holds NaN or ±Inf at flat
 // index i of a parameter with the given dims (upload's caller adds the
@@ -87,7 +63,7 @@ func paramName(name string) string {
 // overflow float32.
 func nonFiniteOutput(model string, plan []output, outs [][]float32) error {
 	for i, o := range plan {
-		j := firstNonFinite(outs[i])
+		j := project.FirstNonFinite(outs[i])
 		if j < 0 {
 			continue
 		}

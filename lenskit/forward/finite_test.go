@@ -112,7 +112,7 @@ func TestNonFiniteWeights(t *testing.T) {
 		traces, err := m.Run([][]int{prompt}, all)
 		if err == nil {
 			for _, tr := range traces {
-				if i := firstNonFinite(tr.Logits); i >= 0 {
+				if i := project.FirstNonFinite(tr.Logits); i >= 0 {
 					t.Fatalf("a NaN or ±Inf logit (%d) was returned as a result", i)
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 
 	"lenskit.dev/lenskit/internal/gomlxbackend"
+	"lenskit.dev/lenskit/project"
 	"lenskit.dev/lenskit/weights"
 )
 
@@ -206,7 +207,7 @@ func (m *Model) upload() error {
 		if len(data) != prod(dims) {
 			return fmt.Errorf("%s has %d values for shape %v", name, len(data), dims)
 		}
-		if i := firstNonFinite(data); i >= 0 {
+		if i := project.FirstNonFinite(data); i >= 0 {
 			return nonFiniteWeight(name, dims, i)
 		}
 		var buf compute.Buffer
@@ -229,7 +230,7 @@ func (m *Model) upload() error {
 		if len(x.BF16) != x.Rows*x.Cols {
 			return fmt.Errorf("%s has %d values for %v", name, len(x.BF16), x)
 		}
-		if i := firstNonFiniteBF16(x.BF16); i >= 0 {
+		if i := project.FirstNonFiniteBF16(x.BF16); i >= 0 {
 			return nonFiniteWeight(name, []int{x.Rows, x.Cols}, i)
 		}
 		var buf compute.Buffer

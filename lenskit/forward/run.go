@@ -443,7 +443,7 @@ func (m *Model) embed(prompts [][]int, seq int) ([]float32, error) {
 		for t, id := range p {
 			dst := x[(b*seq+t)*d : (b*seq+t+1)*d]
 			e.RowInto(row, id)
-			if i := firstNonFinite(row); i >= 0 {
+			if i := project.FirstNonFinite(row); i >= 0 {
 				return nil, fmt.Errorf("forward: %s: W_E (the embedding): %w: token %d holds NaN or ±Inf at coordinate %d", m.w.Name(), project.ErrNonFinite, id, i)
 			}
 			for i, v := range row {
@@ -451,7 +451,7 @@ func (m *Model) embed(prompts [][]int, seq int) ([]float32, error) {
 			}
 			if hasPos {
 				pr := pos.RowInto(row, t)
-				if i := firstNonFinite(pr); i >= 0 {
+				if i := project.FirstNonFinite(pr); i >= 0 {
 					return nil, fmt.Errorf("forward: %s: the position embedding: %w: position %d holds NaN or ±Inf at coordinate %d", m.w.Name(), project.ErrNonFinite, t, i)
 				}
 				for i, v := range pr {

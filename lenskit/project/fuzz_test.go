@@ -115,7 +115,7 @@ func FuzzProjection(f *testing.F) {
 			}
 			return
 		}
-		if nonFiniteIndex(x) >= 0 {
+		if FirstNonFinite(x) >= 0 {
 			t.Fatalf("non-finite direction %v accepted", x)
 		}
 		for b, sign := range [2]float64{1, -1} {

@@ -79,7 +79,7 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 	var rdirs [][]float32
 	for j, rs := range reads {
 		for r, x := range rs {
-			if bad := nonFiniteIndex(x); bad >= 0 {
+			if bad := FirstNonFinite(x); bad >= 0 {
 				return fmt.Errorf("project: neuron %v: %w: its %s direction holds NaN or ±Inf at coordinate %d", tops[j].Neuron, ErrNonFinite, s.Model.Arch().Reads()[r], bad)
 			}
 			if gain != nil {
@@ -90,7 +90,7 @@ func (s *Space) neuronColumnsMany(tops []*NeuronTop, reads [][][]float32, vals [
 		}
 	}
 	for j, v := range vals {
-		if bad := nonFiniteIndex(v); bad >= 0 {
+		if bad := FirstNonFinite(v); bad >= 0 {
 			return fmt.Errorf("project: neuron %v: %w: its value holds NaN or ±Inf at coordinate %d", tops[j].Neuron, ErrNonFinite, bad)
 		}
 	}
@@ -148,16 +148,6 @@ func mulVec(x, g []float32) []float32 {
 		out[i] = x[i] * g[i]
 	}
 	return out
-}
-
-// nonFiniteIndex returns the first index of x holding NaN or ±Inf, or −1.
-func nonFiniteIndex(x []float32) int {
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return i
-		}
-	}
-	return -1
 }
 
 // ProjectPair projects two residual-space directions x and y onto the
@@ -292,7 +282,7 @@ func (s *Space) projectOn(m weights.Matrix, maxNorm float64, dirs [][]float32, k
 		if len(x) != d {
 			return nil, fmt.Errorf("project: direction %d has length %d, want d_model %d", i, len(x), d)
 		}
-		if bad := nonFiniteIndex(x); bad >= 0 {
+		if bad := FirstNonFinite(x); bad >= 0 {
 			return nil, fmt.Errorf("project: direction %d: %w: coordinate %d holds NaN or ±Inf", i, ErrNonFinite, bad)
 		}
 	}

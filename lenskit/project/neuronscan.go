@@ -82,7 +82,7 @@ func (s *Space) neuronScreen(layer int, keys []weights.Matrix, vals weights.Matr
 		dirs := make([][]float32, n)
 		for i := range n {
 			x := km.RowInto(make([]float32, km.Cols), i)
-			if bad := nonFiniteIndex(x); bad >= 0 {
+			if bad := FirstNonFinite(x); bad >= 0 {
 				return nil, nil, fmt.Errorf("project: neuron %v: %w: its %s direction holds NaN or ±Inf at coordinate %d", NeuronID{layer, i}, ErrNonFinite, a.Reads()[r], bad)
 			}
 			if gain != nil {
@@ -108,7 +108,7 @@ func (s *Space) neuronScreen(layer int, keys []weights.Matrix, vals weights.Matr
 	shifts := make([]float64, n)
 	for i := range n {
 		v := vals.RowInto(make([]float32, vals.Cols), i)
-		if bad := nonFiniteIndex(v); bad >= 0 {
+		if bad := FirstNonFinite(v); bad >= 0 {
 			return nil, nil, fmt.Errorf("project: neuron %v: %w: its value holds NaN or ±Inf at coordinate %d", NeuronID{layer, i}, ErrNonFinite, bad)
 		}
 		raw[i] = v

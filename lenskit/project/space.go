@@ -153,6 +153,29 @@ func NewSpace(m *weights.Model, eng Engine, opts ...Option) (*Space, error) {
 // NaN-scored or silently missing tokens.
 var ErrNonFinite = errors.New("non-finite values")
 
+// FirstNonFinite returns the index of the first NaN or ±Inf in x, or −1:
+// the one test every non-finite check uses (all exponent bits set is ±Inf
+// or NaN; one mask and compare per value, which matters on a logit lens's
+// hundreds of megabytes).
+func FirstNonFinite(x []float32) int {
+	for i, v := range x {
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
+}
+
+// FirstNonFiniteBF16 is FirstNonFinite for bfloat16 bits.
+func FirstNonFiniteBF16(x []uint16) int {
+	for i, v := range x {
+		if v&0x7f80 == 0x7f80 {
+			return i
+		}
+	}
+	return -1
+}
+
 func nonFinite(what string, row int, rowName string) error {
 	return fmt.Errorf("project: %s: %w: %s %d holds NaN or ±Inf", what, ErrNonFinite, rowName, row)
 }
@@ -588,10 +611,8 @@ func (s *Space) rotate(k weights.Matrix, layer, delta int) (weights.Matrix, erro
 
 // nonFiniteRow returns the first row of m holding NaN or ±Inf, or −1.
 func nonFiniteRow(m weights.Matrix) int {
-	for i, v := range m.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return i / m.Cols
-		}
+	if i := FirstNonFinite(m.Data); i >= 0 {
+		return i / m.Cols
 	}
 	return -1
 }
